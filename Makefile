@@ -1,0 +1,17 @@
+# The project's commands. See README.md.
+.PHONY: setup install test lint bench bench-data pot serve
+
+setup:          ## install everything, build the demo database and serve it on :8069
+	tools/setup.sh
+
+install:        ## the same, without serving (CI)
+	tools/setup.sh --no-serve
+
+serve:          ## serve the demo database
+	tools/serve.sh
+
+test:           ## every test and linter; the last line is the summary
+	tools/test.sh
+
+lint:           ## linters only
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .

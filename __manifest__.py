@@ -1,0 +1,26 @@
+{
+    "name": "CRM Pipeline Optimizer",
+    "summary": "A pipeline that manages itself: stage SLAs and exit criteria, "
+    "lead scoring, stale-deal follow-ups, duplicate merging and a pipeline dashboard",
+    "version": "18.0.1.0.0",
+    "category": "Sales/CRM",
+    "license": "LGPL-3",
+    "author": "CRM Pipeline Optimizer developers",
+    "depends": ["crm", "base_automation"],
+    "data": [
+        "data/crm_stage_data.xml",
+        "views/crm_stage_views.xml",
+        "views/crm_lead_views.xml",
+    ],
+    "demo": [
+        "demo/crm_lead_demo.xml",
+    ],
+    "assets": {
+        "web.assets_backend": [
+            "crm_pipeline_optimizer/static/src/**/*",
+        ],
+        "web.assets_tests": [
+            "crm_pipeline_optimizer/static/tests/tours/**/*",
+        ],
+    },
+}

@@ -1,0 +1,2 @@
+from . import test_crm_stage
+from . import test_pipeline_ui

@@ -1,0 +1,92 @@
+"""Uninstalls the module from a database that has it (with crm's demo data), checks that
+nothing of it is left that could break CRM, installs it again and checks it is whole.
+
+    python tools/check_install_cycle.py ODOO_CONF DATABASE
+
+Prints one line per check and ends with "N passed, N failed".
+"""
+
+import sys
+
+import odoo
+from odoo import SUPERUSER_ID, api
+from odoo.modules.registry import Registry
+
+MODULE = "crm_pipeline_optimizer"
+OUR_FIELDS = ("expected_days_min", "expected_days_max", "exit_criteria")
+
+results = []
+
+
+def check(name, ok, detail=""):
+    results.append(ok)
+    print(f"{'ok' if ok else 'FAILED'}: {name}{' — ' + detail if detail and not ok else ''}")
+
+
+def with_env(dbname, func):
+    with Registry(dbname).cursor() as cr:
+        return func(api.Environment(cr, SUPERUSER_ID, {}))
+
+
+def crm_views_render(env):
+    views = env["crm.lead"].get_views([(False, "kanban"), (False, "form"), (False, "list")])
+    env["crm.stage"].get_views([(False, "form"), (False, "list")])
+    return "kanban" in views["views"]
+
+
+def uninstall(env):
+    env["ir.module.module"].search([("name", "=", MODULE)]).button_immediate_uninstall()
+
+
+def install(env):
+    env["ir.module.module"].search([("name", "=", MODULE)]).button_immediate_install()
+
+
+def leftovers(env):
+    fields = env["ir.model.fields"].search_count(
+        [("model", "=", "crm.stage"), ("name", "in", OUR_FIELDS)]
+    )
+    data = env["ir.model.data"].search_count([("module", "=", MODULE)])
+    env.cr.execute(
+        "SELECT count(*) FROM information_schema.columns "
+        "WHERE table_name = 'crm_stage' AND column_name = ANY(%s)",
+        [list(OUR_FIELDS)],
+    )
+    columns = env.cr.fetchone()[0]
+    state = env["ir.module.module"].search([("name", "=", MODULE)]).state
+    return fields, data, columns, state
+
+
+def main(conf, dbname):
+    odoo.tools.config.parse_config(["-c", conf, "-d", dbname, "--log-level=warn"])
+    state = with_env(dbname, lambda env: leftovers(env)[3])
+    check("module installed before the cycle", state == "installed", state)
+    opportunities = with_env(dbname, lambda env: env["crm.lead"].search_count([]))
+
+    with_env(dbname, uninstall)
+    fields, data, columns, state = with_env(dbname, leftovers)
+    check("uninstalled", state == "uninstalled", state)
+    check("no field of the module left", fields == 0, f"{fields} fields")
+    check("no column of the module left", columns == 0, f"{columns} columns")
+    check("no record of the module left", data == 0, f"{data} ir.model.data rows")
+    check("CRM views still render", with_env(dbname, crm_views_render))
+    after = with_env(dbname, lambda env: env["crm.lead"].search_count([]))
+    check(
+        "crm's own leads are kept",
+        after >= opportunities - 2,
+        f"{opportunities} before, {after} after",
+    )
+
+    with_env(dbname, install)
+    fields, data, columns, state = with_env(dbname, leftovers)
+    check("installed again", state == "installed", state)
+    check("fields back", fields == len(OUR_FIELDS), f"{fields} fields")
+    check("CRM views render with the module", with_env(dbname, crm_views_render))
+
+    passed = sum(results)
+    print(f"{passed} passed, {len(results) - passed} failed")
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:3]))

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Runs every check of the project and prints one summary line last:
+#   1. linters (ruff, pylint-odoo);
+#   2. a throwaway database where the module installs with Odoo's test mode on
+#      (at_install tests run inside the install, as on a real server);
+#   3. pytest-odoo on that database over tests/ (post_install tests and browser tours in
+#      headless Chromium) and over crm's own test suite, which must pass with the module;
+#   4. on a second database with crm's demo data: uninstall, check nothing is left, reinstall;
+#   5. the databases are dropped.
+# Exits non-zero on any failure; a missing dependency is a failure, never a skip.
+set -uo pipefail
+source "$(dirname "$0")/env.sh"
+
+TEST_DB=${TEST_DB:-crm_pipeline_optimizer_test_$$}
+CYCLE_DB=${TEST_DB}_demo
+# Odoo suites that must still pass with the module installed.
+ODOO_SUITES=${ODOO_SUITES:-crm}
+LOG_DIR=$BUILD_DIR/test-logs
+PYTEST_ARGS=${PYTEST_ARGS:-}
+mkdir -p "$LOG_DIR"
+
+check_prerequisites() {
+    local missing=()
+    [ -x "$PYTHON" ] || missing+=("the virtualenv $VENV (run: make setup)")
+    odoo_src_ok || missing+=("Odoo 18.0 source in $ODOO_SRC (set ODOO_SRC or run: make setup)")
+    [ -f "$ODOO_CONF" ] || missing+=("the Odoo configuration $ODOO_CONF (run: make setup)")
+    pg_ready || missing+=("a running PostgreSQL server (run: make setup)")
+    command -v chromium >/dev/null || missing+=("Debian's chromium, for browser tours (run: make setup)")
+    command -v wkhtmltopdf >/dev/null || missing+=("wkhtmltopdf, for PDF reports (run: make setup)")
+    command -v rtlcss >/dev/null || missing+=("rtlcss, for right-to-left stylesheets (run: make setup)")
+    if [ -x "$PYTHON" ]; then
+        "$PYTHON" -c "import websocket" 2>/dev/null \
+            || missing+=("websocket-client in the virtualenv: without it Odoo skips every tour")
+    fi
+    if [ ${#missing[@]} -gt 0 ]; then
+        printf 'MISSING: %s\n' "${missing[@]}" >&2
+        echo "0 passed, 1 failed"
+        exit 1
+    fi
+}
+
+run_linters() {
+    step "Linters"
+    local failed=0
+    "$VENV/bin/ruff" check "$PROJECT_DIR" || failed=$((failed + 1))
+    "$VENV/bin/ruff" format --check "$PROJECT_DIR" || failed=$((failed + 1))
+    (cd "$ADDONS_DIR" && "$VENV/bin/pylint" --rcfile="$PROJECT_DIR/.pylintrc" --disable=missing-readme \
+        "$MODULE") || failed=$((failed + 1))
+    LINT_FAILED=$failed
+}
+
+install_with_at_install_tests() {
+    step "Installing $MODULE in $TEST_DB with at_install tests"
+    local log=$LOG_DIR/install.log
+    odoo_bin -d "$TEST_DB" -i "$MODULE" --test-enable --test-tags "at_install/$MODULE" \
+        --stop-after-init --log-level=test --without-demo=all >"$log" 2>&1
+    local rc=$?
+    grep -E "ERROR|FAIL|CRITICAL|Traceback" "$log" | head -50
+    local line
+    line=$(grep -oE "[0-9]+ failed, [0-9]+ error\(s\) of [0-9]+ tests" "$log" | tail -1)
+    local failed=0 errors=0 total=0
+    if [ -n "$line" ]; then
+        read -r failed errors total < <(echo "$line" | sed -E 's/([0-9]+) failed, ([0-9]+) error\(s\) of ([0-9]+) tests/\1 \2 \3/')
+    fi
+    AT_INSTALL_FAILED=$((failed + errors))
+    AT_INSTALL_PASSED=$((total - failed - errors))
+    if [ $rc -ne 0 ] && [ $AT_INSTALL_FAILED -eq 0 ]; then
+        echo "Install failed (exit $rc); see $log" >&2
+        AT_INSTALL_FAILED=1
+    fi
+    if [ "$total" -eq 0 ] && [ $rc -eq 0 ]; then
+        echo "No at_install test ran during the install; see $log" >&2
+        AT_INSTALL_FAILED=$((AT_INSTALL_FAILED + 1))
+    fi
+    echo "at_install: $AT_INSTALL_PASSED passed, $AT_INSTALL_FAILED failed (log: $log)"
+}
+
+run_pytest() {
+    step "pytest-odoo: post_install tests, browser tours and Odoo suites ($ODOO_SUITES)"
+    local junit=$LOG_DIR/pytest.xml
+    # Through the addons-path link, so that pytest-odoo imports the tests as odoo.addons.<module>.
+    # shellcheck disable=SC2086
+    local suites=()
+    for suite in $ODOO_SUITES; do
+        suites+=("$(odoo_addon_dir "$suite")/tests")
+    done
+    PYTHONPATH="$PROJECT_DIR/tools:$ODOO_SRC" "$VENV/bin/pytest" -p no:cacheprovider -p pytest_phase \
+        "$ADDONS_DIR/$MODULE/tests" "${suites[@]}" \
+        --odoo-config="$ODOO_CONF" --odoo-database="$TEST_DB" --odoo-http \
+        --odoo-log-level=warn --junitxml="$junit" -q -p no:warnings $PYTEST_ARGS
+    local rc=$?
+    read -r PYTEST_PASSED PYTEST_FAILED PYTEST_SKIPPED < <("$PYTHON" - "$junit" <<'EOF'
+import sys
+import xml.etree.ElementTree as ET
+try:
+    suite = ET.parse(sys.argv[1]).getroot()
+except (OSError, ET.ParseError):
+    print(0, 1, 0)
+    raise SystemExit
+suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+total, failures, errors, skipped = (int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped"))
+print(total - failures - errors - skipped, failures + errors, skipped)
+EOF
+)
+    if [ $rc -ne 0 ] && [ "$PYTEST_FAILED" -eq 0 ]; then
+        PYTEST_FAILED=1
+    fi
+}
+
+odoo_addon_dir() {
+    local dir
+    for dir in "$ODOO_SRC/addons/$1" "$ODOO_SRC/odoo/addons/$1"; do
+        [ -d "$dir" ] && echo "$dir" && return
+    done
+    die "Odoo addon $1 not found in $ODOO_SRC"
+}
+
+run_install_cycle() {
+    step "Install, uninstall and reinstall on a database with crm's demo data"
+    local log=$LOG_DIR/install-cycle.log
+    dropdb --if-exists "$CYCLE_DB" >/dev/null 2>&1
+    if ! odoo_bin -d "$CYCLE_DB" -i "$MODULE" --stop-after-init --log-level=warn >"$log" 2>&1; then
+        echo "Install with demo data failed; see $log" >&2
+        CYCLE_FAILED=1
+        return
+    fi
+    PYTHONPATH="$ODOO_SRC" "$PYTHON" "$PROJECT_DIR/tools/check_install_cycle.py" "$ODOO_CONF" "$CYCLE_DB" \
+        2>>"$log" | tee -a "$log"
+    local line
+    line=$(tail -1 "$log")
+    CYCLE_PASSED=$(echo "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1/p')
+    CYCLE_FAILED=$(echo "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\2/p')
+    if [ -z "$CYCLE_PASSED" ]; then
+        echo "The install cycle check did not finish; see $log" >&2
+        CYCLE_PASSED=0 CYCLE_FAILED=1
+    fi
+}
+
+check_prerequisites
+CYCLE_PASSED=0 CYCLE_FAILED=0 LINT_FAILED=0 AT_INSTALL_PASSED=0 AT_INSTALL_FAILED=0 PYTEST_PASSED=0 PYTEST_FAILED=0 PYTEST_SKIPPED=0
+cleanup() {
+    for db in "$TEST_DB" "$CYCLE_DB"; do
+        dropdb --if-exists "$db" >/dev/null 2>&1
+        rm -rf "$BUILD_DIR/filestore/filestore/$db"
+    done
+}
+trap cleanup EXIT
+
+run_linters
+dropdb --if-exists "$TEST_DB" >/dev/null 2>&1
+install_with_at_install_tests
+if [ "$AT_INSTALL_FAILED" -eq 0 ] || psql -lqt | cut -d'|' -f1 | grep -qw "$TEST_DB"; then
+    run_pytest
+fi
+run_install_cycle
+
+# A skipped test is a test that did not run: it counts as a failure here.
+failed=$((LINT_FAILED + AT_INSTALL_FAILED + PYTEST_FAILED + PYTEST_SKIPPED + CYCLE_FAILED))
+passed=$((AT_INSTALL_PASSED + PYTEST_PASSED + CYCLE_PASSED))
+echo "linters failed: $LINT_FAILED; at_install: $AT_INSTALL_PASSED passed, $AT_INSTALL_FAILED failed;" \
+    "pytest (module, $ODOO_SUITES): $PYTEST_PASSED passed, $PYTEST_FAILED failed, $PYTEST_SKIPPED skipped;" \
+    "install cycle: $CYCLE_PASSED passed, $CYCLE_FAILED failed"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
