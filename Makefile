@@ -1,5 +1,5 @@
 # The project's commands. See README.md.
-.PHONY: setup install test lint bench bench-data pot serve
+.PHONY: setup install test lint bench bench-data serve
 
 setup:          ## install everything, build the demo database and serve it on :8069
 	tools/setup.sh
@@ -15,3 +15,9 @@ test:           ## every test and linter; the last line is the summary
 
 lint:           ## linters only
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+bench-data:     ## build the benchmark database: make bench-data N=200000 SEED=42
+	tools/bench.sh data
+
+bench:          ## run the benchmarks (builds the dataset first when missing): make bench N=200000
+	tools/bench.sh run
