@@ -8,13 +8,21 @@
     "author": "CRM Pipeline Optimizer developers",
     "depends": ["crm", "base_automation"],
     "data": [
+        "security/ir.model.access.csv",
+        "security/crm_pipeline_optimizer_security.xml",
         "data/crm_stage_data.xml",
+        "data/crm_lead_scoring_criterion_data.xml",
+        "data/ir_cron_data.xml",
         "views/crm_stage_views.xml",
         "views/crm_lead_views.xml",
+        "views/crm_lead_scoring_criterion_views.xml",
+        "views/res_config_settings_views.xml",
+        "views/crm_pipeline_optimizer_menus.xml",
     ],
     "demo": [
         "demo/crm_lead_demo.xml",
     ],
+    "post_init_hook": "_post_init_score_leads",
     "assets": {
         "web.assets_backend": [
             "crm_pipeline_optimizer/static/src/**/*",

@@ -13,6 +13,7 @@ figure can be read against them: Odoo CE's predictive lead scoring cron, crm's
 import argparse
 import os
 import statistics
+import subprocess
 import threading
 import time
 from contextlib import contextmanager
@@ -30,7 +31,11 @@ OPPORTUNITY_PAGE_DOMAIN = [("type", "=", "opportunity")]
 KANBAN_ORDER = "priority desc, id desc"  # crm.lead's _order, the kanban's default
 
 
+RESULTS = {}
+
+
 def figure(name, value, unit):
+    RESULTS[name] = value
     if isinstance(value, float):
         value = f"{value:.4g}" if value < 100 else f"{value:.1f}"
     print(f"{name}: {value} {unit}", flush=True)
@@ -150,7 +155,60 @@ def bench_anchors(env, measure):
         figure(f"anchor_kanban_page_{label}_fields", len(spec), "fields")
 
 
-SECTIONS = [bench_anchors]
+def vacuum(env, table):
+    """Commit, then VACUUM ANALYZE outside any transaction, as autovacuum would have."""
+    env.cr.commit()
+    subprocess.run(["psql", "-qd", env.cr.dbname, "-c", f"VACUUM ANALYZE {table}"], check=True)
+
+
+def bench_scoring(env, measure):
+    """Full rescoring: relearn the factors from the whole closed history, then score every
+    open lead (criteria + learned part + stars), set-based.
+    - first run: scores were reset, so every open lead is written (the run after install);
+    - nightly run: nothing changed since, so nothing is written (crm's cron rewrites every
+      open lead each night, changed or not)."""
+    Lead = env["crm.lead"]
+    env.cr.execute("UPDATE crm_lead SET score = NULL, score_details = NULL")
+    vacuum(env, "crm_lead")
+
+    def rescore_all():
+        RESULTS["_scored"] = Lead._update_all_scores()
+
+    first = measure.run(rescore_all, repeat=1)
+    scored, changed = RESULTS["_scored"]
+    figure("scoring_open_leads", scored, "leads")
+    figure("scoring_first_run_changed", changed, "leads")
+    figure("scoring_first_run_seconds", first["seconds"], "s")
+    figure("scoring_first_run_leads_per_second", scored / first["seconds"], "leads/s")
+    figure("scoring_first_run_peak_memory", first["peak_mb"], "MB")
+    figure("scoring_first_run_queries", first["queries"], "queries")
+    figure(
+        "scoring_first_run_speedup_vs_pls_cron",
+        RESULTS["anchor_pls_cron_seconds"] / first["seconds"],
+        "x",
+    )
+    vacuum(env, "crm_lead")
+    nightly = measure.run(rescore_all, repeat=1)
+    figure("scoring_nightly_changed", RESULTS["_scored"][1], "leads")
+    figure("scoring_nightly_seconds", nightly["seconds"], "s")
+    figure("scoring_nightly_leads_per_second", scored / nightly["seconds"], "leads/s")
+    figure("scoring_nightly_peak_memory", nightly["peak_mb"], "MB")
+    figure("scoring_nightly_queries", nightly["queries"], "queries")
+    figure(
+        "scoring_nightly_speedup_vs_pls_cron",
+        RESULTS["anchor_pls_cron_seconds"] / nightly["seconds"],
+        "x",
+    )
+
+    lead = Lead.search([("type", "=", "opportunity")], limit=1, order="id desc")
+    Lead._score_criteria()
+    flags = iter([True, False] * 10)
+    write = measure.run(lambda: lead.write({"is_budget_confirmed": next(flags)}), cold=False)
+    figure("scoring_one_lead_write_seconds", write["seconds"], "s")
+    figure("scoring_one_lead_write_queries", write["queries"], "queries")
+
+
+SECTIONS = [bench_anchors, bench_scoring]
 
 
 def main():

@@ -1,0 +1,483 @@
+import logging
+import threading
+
+from markupsafe import Markup, escape
+
+from odoo import api, fields, models, tools
+from odoo.tools import SQL
+
+_logger = logging.getLogger(__name__)
+
+# Fields whose change may change a lead's learned part.
+SCORE_FACTOR_FIELDS = frozenset(
+    {"source_id", "team_id", "user_id", "stage_id", "tag_ids", "company_id", "active"}
+)
+QUALIFICATION_FIELDS = frozenset(
+    {
+        "is_budget_confirmed",
+        "has_decision_maker",
+        "purchase_timeline",
+        "has_pain_point",
+        "employee_count",
+    }
+)
+# Fields a score is recomputed on when they change; fields read by custom criteria are
+# added at write time (see write()).
+SCORE_STATIC_DEPENDS = tuple(
+    sorted(
+        QUALIFICATION_FIELDS
+        | SCORE_FACTOR_FIELDS
+        | {"expected_revenue", "country_id", "type", "probability", "partner_id"}
+    )
+)
+SCORE_BATCH_SIZE = 20000
+# Bounds of the win likelihood's log-odds, so that exp() never overflows.
+MAX_LOG_ODDS = 30
+
+
+class CrmLead(models.Model):
+    _inherit = "crm.lead"
+
+    # Qualification facts a salesperson ticks or fills in.
+    is_budget_confirmed = fields.Boolean(
+        string="Budget Confirmed", help="The customer confirmed a budget for this purchase."
+    )
+    has_decision_maker = fields.Boolean(
+        string="Decision Maker Identified",
+        help="We talk to someone who decides the purchase (C-level or VP).",
+    )
+    purchase_timeline = fields.Selection(
+        [
+            ("90_days", "Within 90 days"),
+            ("6_months", "Within 6 months"),
+            ("later", "Later than 6 months"),
+        ],
+    )
+    has_pain_point = fields.Boolean(
+        string="Pain Point Identified",
+        help="The customer has a current pain: a competitor they are unhappy with, "
+        "a process that hurts.",
+    )
+    employee_count = fields.Integer(string="Employees", help="Size of the customer's company.")
+
+    # The score and its parts: computed for the records at hand in one query
+    # (_compute_score), or for all open leads behind the ORM (_update_all_scores).
+    score = fields.Integer(
+        compute="_compute_score",
+        store=True,
+        index=True,
+        copy=False,
+        aggregator="avg",
+        help="0–100: qualification criteria blended with the win likelihood learned from "
+        "the company's won and lost history.",
+    )
+    score_rule = fields.Integer(
+        string="Qualification Points", compute="_compute_score", store=True, copy=False
+    )
+    score_learned = fields.Integer(
+        string="Learned Win Likelihood (%)", compute="_compute_score", store=True, copy=False
+    )
+    score_details = fields.Json(compute="_compute_score", store=True, copy=False)
+    # crm's stars, now following the score unless set by hand.
+    priority = fields.Selection(
+        compute="_compute_priority", store=True, readonly=False, default=None
+    )
+    score_explanation = fields.Html(compute="_compute_score_explanation", sanitize=False)
+    is_priority_manual = fields.Boolean(
+        string="Stars Set by Hand",
+        copy=False,
+        help="The stars were set by hand and no longer follow the score.",
+    )
+    score_priority_rule = fields.Char(compute="_compute_score_priority_rule")
+
+    @api.depends(*SCORE_STATIC_DEPENDS)
+    def _compute_score(self):
+        values = self._score_values()
+        for lead in self:
+            row = values.get(lead.id) or lead._score_values_in_memory()
+            lead.score, lead.score_rule, lead.score_learned, lead.score_details = row[:4]
+
+    def _score_values_in_memory(self):
+        """The qualification part for a lead not saved yet (live in the form)."""
+        matched = [
+            [criterion["id"], criterion["points"]]
+            for criterion in self._score_criteria()
+            if criterion["company_id"] in (False, self.company_id.id)
+            and criterion["team_id"] in (False, self.team_id.id)
+            and self.filtered_domain(criterion["domain"])
+        ]
+        rule = max(0, min(100, sum(points for _id, points in matched)))
+        details = {"criteria": matched, "rule": rule, "learned": None, "weight": 0}
+        return rule, rule, 0, details
+
+    @api.depends("score", "is_priority_manual")
+    def _compute_priority(self):
+        for lead in self:
+            if lead.is_priority_manual:
+                lead.priority = lead.priority or "0"
+                continue
+            company = lead.company_id or self.env.company
+            thresholds = (
+                company.score_threshold_three_stars,
+                company.score_threshold_two_stars,
+                company.score_threshold_one_star,
+            )
+            lead.priority = next(
+                (stars for stars, bound in zip("321", thresholds) if lead.score > bound), "0"
+            )
+
+    @api.depends("score_details")
+    @api.depends_context("lang")
+    def _compute_score_explanation(self):
+        criterion_ids = {
+            criterion_id
+            for lead in self
+            for criterion_id, _points in (lead.score_details or {}).get("criteria", [])
+        }
+        names = dict(
+            self.env["crm.lead.scoring.criterion"]
+            .sudo()
+            .with_context(active_test=False)
+            .browse(criterion_ids)
+            .exists()
+            .mapped(lambda criterion: (criterion.id, criterion.name))
+        )
+        for lead in self:
+            lead.score_explanation = lead._render_score_explanation(names)
+
+    def _render_score_explanation(self, criterion_names):
+        details = self.score_details
+        if not details:
+            return False
+        lines = [
+            self.env._(
+                "%(points)+d %(criterion)s",
+                points=points,
+                criterion=criterion_names.get(criterion_id, self.env._("(deleted criterion)")),
+            )
+            for criterion_id, points in details.get("criteria", [])
+        ]
+        if not lines:
+            lines.append(self.env._("No qualification criterion matches yet."))
+        lines.append(self.env._("Qualification: %(rule)s / 100", rule=details["rule"]))
+        learned = details.get("learned")
+        if learned is None:
+            lines.append(
+                self.env._(
+                    "No won or lost history to learn from yet: the score is the qualification."
+                )
+            )
+        else:
+            weight = details["weight"]
+            lines.append(
+                self.env._(
+                    "Learned from this company's won and lost deals: %(learned)s %% win "
+                    "likelihood (source, tags, team, salesperson, stage, age).",
+                    learned=learned,
+                )
+            )
+            lines.append(
+                self.env._(
+                    "Score = %(rule_weight)s %% × %(rule)s + %(weight)s %% × %(learned)s = "
+                    "%(score)s",
+                    rule_weight=100 - weight,
+                    rule=details["rule"],
+                    weight=weight,
+                    learned=learned,
+                    score=self.score,
+                )
+            )
+        return Markup("<br/>").join(escape(line) for line in lines)
+
+    @api.depends("is_priority_manual", "company_id")
+    @api.depends_context("lang")
+    def _compute_score_priority_rule(self):
+        for lead in self:
+            company = lead.company_id or self.env.company
+            if lead.is_priority_manual:
+                lead.score_priority_rule = self.env._("Stars set by hand")
+            else:
+                lead.score_priority_rule = self.env._(
+                    "Stars follow the score: one above %(one)s, two above %(two)s, "
+                    "three above %(three)s",
+                    one=company.score_threshold_one_star,
+                    two=company.score_threshold_two_stars,
+                    three=company.score_threshold_three_stars,
+                )
+
+    # ------------------------------------------------------------------ CRUD
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if vals.get("priority") not in (None, False, "0") and "is_priority_manual" not in vals:
+                vals["is_priority_manual"] = True
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if "priority" in vals and "is_priority_manual" not in vals:
+            vals = dict(vals, is_priority_manual=True)
+        res = super().write(vals)
+        if (self._score_trigger_fields() - set(SCORE_STATIC_DEPENDS)) & set(vals):
+            # A custom criterion reads this field: recompute at the next flush, in batch.
+            for fname in ("score", "score_rule", "score_learned", "score_details"):
+                self.env.add_to_compute(self._fields[fname], self)
+        return res
+
+    # ------------------------------------------------------------------ actions
+    def action_reset_priority_automatic(self):
+        self.check_access("write")
+        self.write({"is_priority_manual": False})
+        return True
+
+    def _update_scores(self):
+        """Rescores these leads now, in one query (behind the ORM)."""
+        if self:
+            self._update_scores_where(SQL("l.id IN %s", tuple(self.ids)), [("id", "in", self.ids)])
+
+    # ------------------------------------------------------------------ scoring
+    @api.model
+    @tools.ormcache()
+    def _score_trigger_fields(self):
+        """Fields whose change may change a lead's score: qualification facts, the learned
+        part's factors, and every field a criterion's condition reads."""
+        names = set(QUALIFICATION_FIELDS | SCORE_FACTOR_FIELDS)
+        for criterion in self._score_criteria():
+            for leaf in criterion["domain"]:
+                if isinstance(leaf, list | tuple) and isinstance(leaf[0], str):
+                    names.add(leaf[0].split(".")[0])
+        return frozenset(names)
+
+    @api.model
+    @tools.ormcache()
+    def _score_criteria(self):
+        # sudo: scores must not depend on who triggers them. Criteria are a handful of rows.
+        criteria = self.env["crm.lead.scoring.criterion"].sudo().search([])  # pylint: disable=no-search-all
+        return tuple(
+            {
+                "id": criterion.id,
+                "points": criterion.points,
+                "domain": criterion._get_domain(),
+                "company_id": criterion.company_id.id,
+                "team_id": criterion.team_id.id,
+            }
+            for criterion in criteria
+        )
+
+    @api.model
+    def _trigger_score_recompute(self):
+        """Criteria or settings changed: rescore every open lead in the background."""
+        self.env.registry.clear_cache()
+        cron = self.env.ref(
+            "crm_pipeline_optimizer.ir_cron_crm_lead_scoring", raise_if_not_found=False
+        )
+        if cron:
+            cron._trigger()
+
+    @api.model
+    def _score_query(self, target, target_domain):
+        """The CTEs computing, for the leads matching `target` (SQL on crm_lead `l`) and
+        `target_domain`, the score, its parts, explanation and automatic stars: a CTE
+        `final` (id, score, rule_score, learned, details, stars). Criteria are evaluated
+        as sudo: a score must not depend on who triggers it."""
+        Lead = self.sudo().with_context(active_test=False)
+        flags, points, matched = [], [], []
+        for index, criterion in enumerate(self._score_criteria()):
+            condition = SQL(
+                "t.id IN %s",
+                Lead._search(list(criterion["domain"]) + list(target_domain)).subselect(),
+            )
+            if criterion["company_id"]:
+                condition = SQL("%s AND t.company_id = %s", condition, criterion["company_id"])
+            if criterion["team_id"]:
+                condition = SQL("%s AND t.team_id = %s", condition, criterion["team_id"])
+            flag = SQL.identifier(f"m{index}")
+            flags.append(SQL("(%s) AS %s", condition, flag))
+            points.append(SQL("CASE WHEN %s THEN %s ELSE 0 END", flag, criterion["points"]))
+            matched.append(
+                SQL(
+                    "CASE WHEN %s THEN jsonb_build_array(%s, %s) END",
+                    flag,
+                    criterion["id"],
+                    criterion["points"],
+                )
+            )
+        return SQL(
+            """
+            WITH target AS (
+                SELECT l.id, l.company_id, l.source_id, l.team_id, l.user_id, l.stage_id,
+                       CASE WHEN l.create_date < now() - interval '180 days' THEN 3
+                            WHEN l.create_date < now() - interval '90 days' THEN 2
+                            WHEN l.create_date < now() - interval '30 days' THEN 1
+                            ELSE 0 END AS age_bucket
+                  FROM crm_lead l
+                 WHERE %(target)s
+            ), matched AS MATERIALIZED (
+                SELECT t.id %(flags)s FROM target t
+            ), rule AS (
+                SELECT m.id,
+                       LEAST(100, GREATEST(0, 0 %(points)s)) AS points,
+                       array_remove(ARRAY[NULL::jsonb %(matched)s], NULL) AS matched
+                  FROM matched m
+            ), learned AS (
+                SELECT t.id,
+                       base.id IS NOT NULL AS has_history,
+                       LEAST(%(max_log_odds)s, GREATEST(-%(max_log_odds)s,
+                           COALESCE(base.log_odds, 0) + COALESCE(source.log_odds, 0)
+                           + COALESCE(team.log_odds, 0) + COALESCE(salesperson.log_odds, 0)
+                           + COALESCE(stage.log_odds, 0) + COALESCE(age.log_odds, 0)
+                           + COALESCE(tags.log_odds, 0))) AS log_odds
+                  FROM target t
+             LEFT JOIN crm_lead_scoring_factor base
+                    ON base.company_id IS NOT DISTINCT FROM t.company_id
+                   AND base.variable = 'base'
+             LEFT JOIN crm_lead_scoring_factor source
+                    ON source.company_id IS NOT DISTINCT FROM t.company_id
+                   AND source.variable = 'source' AND source.value = t.source_id
+             LEFT JOIN crm_lead_scoring_factor team
+                    ON team.company_id IS NOT DISTINCT FROM t.company_id
+                   AND team.variable = 'team' AND team.value = t.team_id
+             LEFT JOIN crm_lead_scoring_factor salesperson
+                    ON salesperson.company_id IS NOT DISTINCT FROM t.company_id
+                   AND salesperson.variable = 'user' AND salesperson.value = t.user_id
+             LEFT JOIN crm_lead_scoring_factor stage
+                    ON stage.company_id IS NOT DISTINCT FROM t.company_id
+                   AND stage.variable = 'stage' AND stage.value = t.stage_id
+             LEFT JOIN crm_lead_scoring_factor age
+                    ON age.company_id IS NOT DISTINCT FROM t.company_id
+                   AND age.variable = 'age' AND age.value = t.age_bucket
+             LEFT JOIN LATERAL (
+                    SELECT SUM(factor.log_odds) AS log_odds
+                      FROM crm_tag_rel rel
+                      JOIN crm_lead_scoring_factor factor
+                        ON factor.variable = 'tag' AND factor.value = rel.tag_id
+                       AND factor.company_id IS NOT DISTINCT FROM t.company_id
+                     WHERE rel.lead_id = t.id
+                   ) tags ON TRUE
+            ), blended AS MATERIALIZED (
+                SELECT t.id, rule.points AS rule_score, rule.matched,
+                       CASE WHEN learned.has_history
+                            THEN round(100 / (1 + exp(-learned.log_odds)))::int END AS learned,
+                       COALESCE(company.score_learned_weight, 30) AS weight,
+                       COALESCE(company.score_threshold_one_star, 25) AS one_star,
+                       COALESCE(company.score_threshold_two_stars, 50) AS two_stars,
+                       COALESCE(company.score_threshold_three_stars, 75) AS three_stars
+                  FROM target t
+                  JOIN rule ON rule.id = t.id
+                  JOIN learned ON learned.id = t.id
+             LEFT JOIN res_company company ON company.id = t.company_id
+            ), scored AS MATERIALIZED (
+                SELECT b.id, b.rule_score, b.learned, b.weight, b.matched,
+                       b.one_star, b.two_stars, b.three_stars,
+                       CASE WHEN b.learned IS NULL THEN b.rule_score
+                            ELSE round(((100 - b.weight) * b.rule_score + b.weight * b.learned)
+                                       / 100.0)::int END AS score
+                  FROM blended b
+            ), final AS MATERIALIZED (
+                SELECT s.id, s.score, s.rule_score, s.learned,
+                       jsonb_build_object('criteria', to_jsonb(s.matched), 'rule', s.rule_score,
+                                          'learned', s.learned, 'weight', s.weight) AS details,
+                       CASE WHEN s.score > s.three_stars THEN '3'
+                            WHEN s.score > s.two_stars THEN '2'
+                            WHEN s.score > s.one_star THEN '1'
+                            ELSE '0' END AS stars
+                  FROM scored s
+            )
+            """,
+            target=target,
+            flags=SQL("").join(SQL(", %s", flag) for flag in flags),
+            points=SQL("").join(SQL(" + %s", point) for point in points),
+            matched=SQL("").join(SQL(", %s", match) for match in matched),
+            max_log_odds=MAX_LOG_ODDS,
+        )
+
+    def _score_values(self):
+        """{lead id: (score, rule points, learned %, details, automatic stars)}, one query."""
+        ids = tuple(id_ for id_ in self.ids if id_)
+        if not ids:
+            return {}
+        self.env["crm.lead"].flush_model(self._score_trigger_fields())
+        self.env.cr.execute(
+            SQL(
+                "%s SELECT id, score, rule_score, learned, details, stars FROM final",
+                self._score_query(SQL("l.id IN %s", ids), [("id", "in", list(ids))]),
+            )
+        )
+        return {row[0]: row[1:] for row in self.env.cr.fetchall()}
+
+    @api.model
+    def _update_scores_where(self, target, target_domain):
+        """Rescores the leads matching `target` / `target_domain` in one UPDATE, behind the
+        ORM for speed (bulk rescoring). Rows whose values do not change are not written;
+        write_date is left alone, since a rescoring is not an update of the deal."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """%s
+            UPDATE crm_lead l
+               SET score = f.score,
+                   score_rule = f.rule_score,
+                   score_learned = f.learned,
+                   score_details = f.details,
+                   priority = CASE WHEN l.is_priority_manual THEN l.priority ELSE f.stars END
+              FROM final f
+             WHERE l.id = f.id
+               AND (l.score IS DISTINCT FROM f.score
+                    OR l.score_rule IS DISTINCT FROM f.rule_score
+                    OR l.score_learned IS DISTINCT FROM f.learned
+                    OR l.score_details IS DISTINCT FROM f.details
+                    OR (NOT COALESCE(l.is_priority_manual, FALSE)
+                        AND l.priority IS DISTINCT FROM f.stars))""",
+                self._score_query(target, target_domain),
+            )
+        )
+        updated = self.env.cr.rowcount
+        self.env["crm.lead"].invalidate_model(
+            ["score", "score_rule", "score_learned", "score_details", "priority"]
+        )
+        return updated
+
+    @api.model
+    def _update_all_scores(self, commit=False):
+        """Relearns the factors, then rescores every open lead in batches of ids, never
+        holding more than one batch's ids in memory. Returns (leads seen, leads changed)."""
+        self.env["crm.lead.scoring.factor"]._rebuild()
+        if commit:
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+        seen = changed = last_id = 0
+        open_leads = SQL("l.active AND COALESCE(l.probability, 0) < 100")
+        while True:
+            # Batches are id ranges: the criteria's sub-queries then scan an index range
+            # instead of matching against a long list of ids.
+            self.env.cr.execute(
+                SQL(
+                    """SELECT COUNT(*), MAX(id) FROM (
+                           SELECT l.id FROM crm_lead l WHERE %s AND l.id > %s
+                         ORDER BY l.id LIMIT %s) batch""",
+                    open_leads,
+                    last_id,
+                    SCORE_BATCH_SIZE,
+                )
+            )
+            count, max_id = self.env.cr.fetchone()
+            if not count:
+                break
+            changed += self._update_scores_where(
+                SQL("%s AND l.id > %s AND l.id <= %s", open_leads, last_id, max_id),
+                [("id", ">", last_id), ("id", "<=", max_id)],
+            )
+            seen += count
+            last_id = max_id
+            if commit:
+                # Each batch is whole and idempotent: a crash loses no work already
+                # committed, and the next run redoes the rest.
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+        return seen, changed
+
+    # ------------------------------------------------------------------ crons
+    @api.model
+    def _cron_update_scores(self):
+        # Commit between batches, as crm's own scoring cron does, except inside tests.
+        commit = not getattr(threading.current_thread(), "testing", False)
+        seen, changed = self._update_all_scores(commit=commit)
+        _logger.info("Lead scoring: %s open leads rescored, %s changed", seen, changed)
+        self.env["ir.cron"]._notify_progress(done=seen, remaining=0)

@@ -1,0 +1,70 @@
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+SCORE_SETTINGS = (
+    "score_threshold_one_star",
+    "score_threshold_two_stars",
+    "score_threshold_three_stars",
+    "score_learned_weight",
+)
+
+
+class ResCompany(models.Model):
+    _inherit = "res.company"
+
+    score_threshold_one_star = fields.Integer(
+        string="One Star Above",
+        default=25,
+        help="A lead scoring more than this gets one star.",
+    )
+    score_threshold_two_stars = fields.Integer(
+        string="Two Stars Above",
+        default=50,
+        help="A lead scoring more than this gets two stars.",
+    )
+    score_threshold_three_stars = fields.Integer(
+        string="Three Stars Above",
+        default=75,
+        help="A lead scoring more than this gets three stars.",
+    )
+    score_learned_weight = fields.Integer(
+        string="Learned Part Weight (%)",
+        default=30,
+        help="Share of the score that comes from the win likelihood learned from this "
+        "company's won and lost history; the rest comes from the qualification criteria.",
+    )
+
+    @api.constrains(*SCORE_SETTINGS)
+    def _check_score_settings(self):
+        for company in self:
+            thresholds = [
+                company.score_threshold_one_star,
+                company.score_threshold_two_stars,
+                company.score_threshold_three_stars,
+            ]
+            if not 0 <= thresholds[0] < thresholds[1] < thresholds[2] < 100:
+                raise ValidationError(
+                    self.env._(
+                        "The score thresholds for one, two and three stars must increase "
+                        "strictly between 0 and 100 (got %(one)s, %(two)s, %(three)s).",
+                        one=thresholds[0],
+                        two=thresholds[1],
+                        three=thresholds[2],
+                    )
+                )
+            if not 0 <= company.score_learned_weight <= 100:
+                raise ValidationError(
+                    self.env._("The weight of the learned part must be between 0 and 100 %.")
+                )
+
+    def write(self, vals):
+        changed = any(
+            company[fname] != vals[fname]
+            for fname in SCORE_SETTINGS
+            if fname in vals
+            for company in self
+        )
+        res = super().write(vals)
+        if changed:
+            self.env["crm.lead"]._trigger_score_recompute()
+        return res

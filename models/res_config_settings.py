@@ -1,0 +1,16 @@
+from odoo import fields, models
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    score_threshold_one_star = fields.Integer(
+        related="company_id.score_threshold_one_star", readonly=False
+    )
+    score_threshold_two_stars = fields.Integer(
+        related="company_id.score_threshold_two_stars", readonly=False
+    )
+    score_threshold_three_stars = fields.Integer(
+        related="company_id.score_threshold_three_stars", readonly=False
+    )
+    score_learned_weight = fields.Integer(related="company_id.score_learned_weight", readonly=False)
