@@ -232,7 +232,9 @@ class CrmLead(models.Model):
     def _update_scores(self):
         """Rescores these leads now, in one query (behind the ORM)."""
         if self:
-            self._update_scores_where(SQL("l.id IN %s", tuple(self.ids)), [("id", "in", self.ids)])
+            self._update_scores_where(
+                SQL("crm_lead.id IN %s", tuple(self.ids)), [("id", "in", self.ids)]
+            )
 
     # ------------------------------------------------------------------ scoring
     @api.model
@@ -275,23 +277,22 @@ class CrmLead(models.Model):
 
     @api.model
     def _score_query(self, target, target_domain):
-        """The CTEs computing, for the leads matching `target` (SQL on crm_lead `l`) and
+        """The CTEs computing, for the leads matching `target` (SQL on `crm_lead`) and
         `target_domain`, the score, its parts, explanation and automatic stars: a CTE
         `final` (id, score, rule_score, learned, details, stars). Criteria are evaluated
         as sudo: a score must not depend on who triggers it."""
         Lead = self.sudo().with_context(active_test=False)
         flags, points, matched = [], [], []
         for index, criterion in enumerate(self._score_criteria()):
-            condition = SQL(
-                "t.id IN %s",
-                Lead._search(list(criterion["domain"]) + list(target_domain)).subselect(),
-            )
+            condition = self._score_criterion_condition(Lead, criterion["domain"], target_domain)
             if criterion["company_id"]:
-                condition = SQL("%s AND t.company_id = %s", condition, criterion["company_id"])
+                condition = SQL(
+                    "%s AND crm_lead.company_id = %s", condition, criterion["company_id"]
+                )
             if criterion["team_id"]:
-                condition = SQL("%s AND t.team_id = %s", condition, criterion["team_id"])
+                condition = SQL("%s AND crm_lead.team_id = %s", condition, criterion["team_id"])
             flag = SQL.identifier(f"m{index}")
-            flags.append(SQL("(%s) AS %s", condition, flag))
+            flags.append(SQL("COALESCE((%s), FALSE) AS %s", condition, flag))
             points.append(SQL("CASE WHEN %s THEN %s ELSE 0 END", flag, criterion["points"]))
             matched.append(
                 SQL(
@@ -303,38 +304,45 @@ class CrmLead(models.Model):
             )
         return SQL(
             """
-            WITH target AS (
-                SELECT l.id, l.company_id, COALESCE(l.company_id, 0) AS company_key,
-                       l.source_id, l.team_id, l.user_id, l.stage_id,
-                       CASE WHEN l.create_date < now() - interval '180 days' THEN 3
-                            WHEN l.create_date < now() - interval '90 days' THEN 2
-                            WHEN l.create_date < now() - interval '30 days' THEN 1
+            WITH target AS MATERIALIZED (
+                SELECT crm_lead.id, crm_lead.company_id,
+                       COALESCE(crm_lead.company_id, 0) AS company_key,
+                       crm_lead.source_id, crm_lead.team_id, crm_lead.user_id,
+                       crm_lead.stage_id,
+                       CASE WHEN crm_lead.create_date < now() - interval '180 days' THEN 3
+                            WHEN crm_lead.create_date < now() - interval '90 days' THEN 2
+                            WHEN crm_lead.create_date < now() - interval '30 days' THEN 1
                             ELSE 0 END AS age_bucket
-                  FROM crm_lead l
+                       %(flags)s
+                  FROM crm_lead
                  WHERE %(target)s
-            ), matched AS MATERIALIZED (
-                SELECT t.id %(flags)s FROM target t
-            ), rule AS (
-                SELECT m.id,
-                       LEAST(100, GREATEST(0, 0 %(points)s)) AS points,
-                       array_remove(ARRAY[NULL::jsonb %(matched)s], NULL) AS matched
-                  FROM matched m
+            ), tag_factors AS MATERIALIZED (
+                SELECT COALESCE(company_id, 0) AS company_key, value AS tag_id, log_odds
+                  FROM crm_lead_scoring_factor WHERE variable = 'tag'
+            ), lead_tags AS MATERIALIZED (
+                SELECT t.id AS lead_id, t.company_key, rel.tag_id
+                  FROM target t JOIN crm_tag_rel rel ON rel.lead_id = t.id
             ), tags AS (
-                SELECT rel.lead_id, SUM(factor.log_odds) AS log_odds
-                  FROM target t
-                  JOIN crm_tag_rel rel ON rel.lead_id = t.id
-                  JOIN crm_lead_scoring_factor factor
-                    ON factor.variable = 'tag' AND factor.value = rel.tag_id
-                   AND COALESCE(factor.company_id, 0) = t.company_key
-              GROUP BY rel.lead_id
-            ), learned AS (
+                SELECT lead_tags.lead_id, SUM(factor.log_odds) AS log_odds
+                  FROM lead_tags
+                  JOIN tag_factors factor
+                    ON factor.tag_id = lead_tags.tag_id
+                   AND factor.company_key = lead_tags.company_key
+              GROUP BY lead_tags.lead_id
+            ), blended AS MATERIALIZED (
                 SELECT t.id,
-                       base.id IS NOT NULL AS has_history,
-                       LEAST(%(max_log_odds)s, GREATEST(-%(max_log_odds)s,
-                           COALESCE(base.log_odds, 0) + COALESCE(source.log_odds, 0)
+                       LEAST(100, GREATEST(0, 0 %(points)s)) AS rule_score,
+                       array_remove(ARRAY[NULL::jsonb %(matched)s], NULL) AS matched,
+                       CASE WHEN base.id IS NOT NULL THEN round(100 / (1 + exp(-LEAST(
+                           %(max_log_odds)s, GREATEST(-%(max_log_odds)s,
+                           base.log_odds + COALESCE(source.log_odds, 0)
                            + COALESCE(team.log_odds, 0) + COALESCE(salesperson.log_odds, 0)
                            + COALESCE(stage.log_odds, 0) + COALESCE(age.log_odds, 0)
-                           + COALESCE(tags.log_odds, 0))) AS log_odds
+                           + COALESCE(tags.log_odds, 0))))))::int END AS learned,
+                       COALESCE(company.score_learned_weight, 30) AS weight,
+                       COALESCE(company.score_threshold_one_star, 25) AS one_star,
+                       COALESCE(company.score_threshold_two_stars, 50) AS two_stars,
+                       COALESCE(company.score_threshold_three_stars, 75) AS three_stars
                   FROM target t
              LEFT JOIN crm_lead_scoring_factor base
                     ON COALESCE(base.company_id, 0) = t.company_key
@@ -355,17 +363,6 @@ class CrmLead(models.Model):
                     ON COALESCE(age.company_id, 0) = t.company_key
                    AND age.variable = 'age' AND age.value = t.age_bucket
              LEFT JOIN tags ON tags.lead_id = t.id
-            ), blended AS MATERIALIZED (
-                SELECT t.id, rule.points AS rule_score, rule.matched,
-                       CASE WHEN learned.has_history
-                            THEN round(100 / (1 + exp(-learned.log_odds)))::int END AS learned,
-                       COALESCE(company.score_learned_weight, 30) AS weight,
-                       COALESCE(company.score_threshold_one_star, 25) AS one_star,
-                       COALESCE(company.score_threshold_two_stars, 50) AS two_stars,
-                       COALESCE(company.score_threshold_three_stars, 75) AS three_stars
-                  FROM target t
-                  JOIN rule ON rule.id = t.id
-                  JOIN learned ON learned.id = t.id
              LEFT JOIN res_company company ON company.id = t.company_id
             ), scored AS MATERIALIZED (
                 SELECT b.id, b.rule_score, b.learned, b.weight, b.matched,
@@ -392,6 +389,20 @@ class CrmLead(models.Model):
             max_log_odds=MAX_LOG_ODDS,
         )
 
+    @api.model
+    def _score_criterion_condition(self, Lead, domain, target_domain):
+        """A criterion's condition as an SQL boolean on the row `crm_lead`: its WHERE
+        clause inline when the domain needs no join (one scan evaluates every criterion),
+        else a sub-query restricted to the target leads."""
+        query = Lead._search(list(domain))
+        if query.is_empty():
+            return SQL("FALSE")
+        if not query._joins and list(query._tables) == ["crm_lead"]:
+            return query.where_clause if query._where_clauses else SQL("TRUE")
+        return SQL(
+            "crm_lead.id IN %s", Lead._search(list(domain) + list(target_domain)).subselect()
+        )
+
     def _score_values(self):
         """{lead id: (score, rule points, learned %, details, automatic stars)}, one query."""
         ids = tuple(id_ for id_ in self.ids if id_)
@@ -401,7 +412,7 @@ class CrmLead(models.Model):
         self.env.cr.execute(
             SQL(
                 "%s SELECT id, score, rule_score, learned, details, stars FROM final",
-                self._score_query(SQL("l.id IN %s", ids), [("id", "in", list(ids))]),
+                self._score_query(SQL("crm_lead.id IN %s", ids), [("id", "in", list(ids))]),
             )
         )
         return {row[0]: row[1:] for row in self.env.cr.fetchall()}
@@ -446,15 +457,15 @@ class CrmLead(models.Model):
         if commit:
             self.env.cr.commit()  # pylint: disable=invalid-commit
         seen = changed = last_id = 0
-        open_leads = SQL("l.active AND COALESCE(l.probability, 0) < 100")
+        open_leads = SQL("crm_lead.active AND COALESCE(crm_lead.probability, 0) < 100")
         while True:
             # Batches are id ranges: the criteria's sub-queries then scan an index range
             # instead of matching against a long list of ids.
             self.env.cr.execute(
                 SQL(
                     """SELECT COUNT(*), MAX(id) FROM (
-                           SELECT l.id FROM crm_lead l WHERE %s AND l.id > %s
-                         ORDER BY l.id LIMIT %s) batch""",
+                           SELECT crm_lead.id FROM crm_lead WHERE %s AND crm_lead.id > %s
+                         ORDER BY crm_lead.id LIMIT %s) batch""",
                     open_leads,
                     last_id,
                     SCORE_BATCH_SIZE,
@@ -468,7 +479,7 @@ class CrmLead(models.Model):
             # transaction only (each batch commits in the cron).
             self.env.cr.execute(SQL("SET LOCAL jit = off"))
             changed += self._update_scores_where(
-                SQL("%s AND l.id > %s AND l.id <= %s", open_leads, last_id, max_id),
+                SQL("%s AND crm_lead.id > %s AND crm_lead.id <= %s", open_leads, last_id, max_id),
                 [("id", ">", last_id), ("id", "<=", max_id)],
             )
             seen += count

@@ -54,7 +54,7 @@ class CrmLeadScoringFactor(models.Model):
         self.env.cr.execute(
             SQL(
                 """
-            WITH closed AS (
+            WITH closed AS MATERIALIZED (
                 SELECT l.id, l.company_id, l.source_id, l.team_id, l.user_id,
                        l.active AND stage.is_won IS TRUE AS won,
                        COALESCE(stage.sequence, 0) AS stage_sequence,
@@ -69,6 +69,14 @@ class CrmLeadScoringFactor(models.Model):
                        COUNT(*) FILTER (WHERE NOT won) AS lost,
                        (COUNT(*) FILTER (WHERE won) + 1.0) / (COUNT(*) + 2.0) AS rate
                   FROM closed GROUP BY company_id
+            ), by_stage AS (
+                SELECT company_id, stage_sequence,
+                       COUNT(*) FILTER (WHERE won) AS won, COUNT(*) FILTER (WHERE NOT won) AS lost
+                  FROM closed GROUP BY company_id, stage_sequence
+            ), by_age AS (
+                SELECT company_id, cycle_days,
+                       COUNT(*) FILTER (WHERE won) AS won, COUNT(*) FILTER (WHERE NOT won) AS lost
+                  FROM closed GROUP BY company_id, cycle_days
             ), counts AS (
                 SELECT company_id, 'source' AS variable, source_id AS value,
                        COUNT(*) FILTER (WHERE won) AS won, COUNT(*) FILTER (WHERE NOT won) AS lost
@@ -87,18 +95,18 @@ class CrmLeadScoringFactor(models.Model):
                   FROM closed JOIN crm_tag_rel rel ON rel.lead_id = closed.id
               GROUP BY closed.company_id, rel.tag_id
                 UNION ALL
-                SELECT closed.company_id, 'stage', stage.id,
-                       COUNT(*) FILTER (WHERE won),
-                       COUNT(*) FILTER (WHERE NOT won AND closed.stage_sequence >= stage.sequence)
-                  FROM closed CROSS JOIN crm_stage stage
+                SELECT by_stage.company_id, 'stage', stage.id,
+                       SUM(by_stage.won),
+                       SUM(by_stage.lost) FILTER (WHERE by_stage.stage_sequence >= stage.sequence)
+                  FROM by_stage CROSS JOIN crm_stage stage
                  WHERE NOT COALESCE(stage.is_won, FALSE)
-              GROUP BY closed.company_id, stage.id
+              GROUP BY by_stage.company_id, stage.id
                 UNION ALL
-                SELECT closed.company_id, 'age', bucket.value,
-                       COUNT(*) FILTER (WHERE won AND cycle_days >= bucket.start),
-                       COUNT(*) FILTER (WHERE NOT won AND cycle_days >= bucket.start)
-                  FROM closed CROSS JOIN (VALUES %(buckets)s) AS bucket(value, start)
-              GROUP BY closed.company_id, bucket.value
+                SELECT by_age.company_id, 'age', bucket.value,
+                       SUM(by_age.won) FILTER (WHERE by_age.cycle_days >= bucket.start),
+                       SUM(by_age.lost) FILTER (WHERE by_age.cycle_days >= bucket.start)
+                  FROM by_age CROSS JOIN (VALUES %(buckets)s) AS bucket(value, start)
+              GROUP BY by_age.company_id, bucket.value
             )
             INSERT INTO crm_lead_scoring_factor
                    (company_id, variable, value, won_count, lost_count, log_odds)

@@ -114,6 +114,23 @@ class TestLeadScore(LeadScoringCommon):
         lead = self._lead(name="Student thesis", is_budget_confirmed=True, has_decision_maker=True)
         self.assertEqual(lead.score, 35)
 
+    def test_criterion_on_related_records(self):
+        vip = self.env["crm.tag"].create({"name": "VIP"})
+        self.Criterion.create(
+            {
+                "name": "VIP account in a won-able stage",
+                "points": 20,
+                "domain": "[('tag_ids.name', '=', 'VIP'), ('stage_id.is_won', '=', False)]",
+                "company_id": False,
+            }
+        )
+        tagged_lead = self._lead(tag_ids=[(6, 0, vip.ids)], stage_id=self.stage_new.id)
+        plain_lead = self._lead(stage_id=self.stage_new.id)
+        self.assertEqual(tagged_lead.score, 20)
+        self.assertEqual(plain_lead.score, 0)
+        self.env["crm.lead"]._update_all_scores()
+        self.assertEqual((tagged_lead | plain_lead).mapped("score"), [20, 0])
+
     def test_custom_thresholds(self):
         self.company_main.write(
             {
