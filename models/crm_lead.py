@@ -30,6 +30,15 @@ SCORE_STATIC_DEPENDS = tuple(
         | {"expected_revenue", "country_id", "type", "probability", "partner_id"}
     )
 )
+# Learned factors looked up for a lead: (crm.lead.scoring.factor variable, column of the
+# scoring query's `target`). Tags, many per lead, are summed apart.
+SCORE_FACTOR_COLUMNS = (
+    ("source", "source_id"),
+    ("team", "team_id"),
+    ("user", "user_id"),
+    ("stage", "stage_id"),
+    ("age", "age_bucket"),
+)
 SCORE_BATCH_SIZE = 50000
 # Bounds of the win likelihood's log-odds, so that exp() never overflows.
 MAX_LOG_ODDS = 30
@@ -335,9 +344,7 @@ class CrmLead(models.Model):
                        array_remove(ARRAY[NULL::jsonb %(matched)s], NULL) AS matched,
                        CASE WHEN base.id IS NOT NULL THEN round(100 / (1 + exp(-LEAST(
                            %(max_log_odds)s, GREATEST(-%(max_log_odds)s,
-                           base.log_odds + COALESCE(source.log_odds, 0)
-                           + COALESCE(team.log_odds, 0) + COALESCE(salesperson.log_odds, 0)
-                           + COALESCE(stage.log_odds, 0) + COALESCE(age.log_odds, 0)
+                           base.log_odds %(factor_log_odds)s
                            + COALESCE(tags.log_odds, 0))))))::int END AS learned,
                        COALESCE(company.score_learned_weight, 30) AS weight,
                        COALESCE(company.score_threshold_one_star, 25) AS one_star,
@@ -347,21 +354,7 @@ class CrmLead(models.Model):
              LEFT JOIN crm_lead_scoring_factor base
                     ON COALESCE(base.company_id, 0) = t.company_key
                    AND base.variable = 'base'
-             LEFT JOIN crm_lead_scoring_factor source
-                    ON COALESCE(source.company_id, 0) = t.company_key
-                   AND source.variable = 'source' AND source.value = t.source_id
-             LEFT JOIN crm_lead_scoring_factor team
-                    ON COALESCE(team.company_id, 0) = t.company_key
-                   AND team.variable = 'team' AND team.value = t.team_id
-             LEFT JOIN crm_lead_scoring_factor salesperson
-                    ON COALESCE(salesperson.company_id, 0) = t.company_key
-                   AND salesperson.variable = 'user' AND salesperson.value = t.user_id
-             LEFT JOIN crm_lead_scoring_factor stage
-                    ON COALESCE(stage.company_id, 0) = t.company_key
-                   AND stage.variable = 'stage' AND stage.value = t.stage_id
-             LEFT JOIN crm_lead_scoring_factor age
-                    ON COALESCE(age.company_id, 0) = t.company_key
-                   AND age.variable = 'age' AND age.value = t.age_bucket
+             %(factor_joins)s
              LEFT JOIN tags ON tags.lead_id = t.id
              LEFT JOIN res_company company ON company.id = t.company_id
             ), scored AS MATERIALIZED (
@@ -387,6 +380,21 @@ class CrmLead(models.Model):
             points=SQL("").join(SQL(" + %s", point) for point in points),
             matched=SQL("").join(SQL(", %s", match) for match in matched),
             max_log_odds=MAX_LOG_ODDS,
+            factor_joins=SQL("\n").join(
+                SQL(
+                    """LEFT JOIN crm_lead_scoring_factor %(alias)s
+                    ON COALESCE(%(alias)s.company_id, 0) = t.company_key
+                   AND %(alias)s.variable = %(variable)s AND %(alias)s.value = %(column)s""",
+                    alias=SQL.identifier(f"factor_{variable}"),
+                    variable=variable,
+                    column=SQL.identifier("t", column),
+                )
+                for variable, column in SCORE_FACTOR_COLUMNS
+            ),
+            factor_log_odds=SQL("").join(
+                SQL(" + COALESCE(%s.log_odds, 0)", SQL.identifier(f"factor_{variable}"))
+                for variable, _column in SCORE_FACTOR_COLUMNS
+            ),
         )
 
     @api.model

@@ -161,6 +161,16 @@ def vacuum(env, table):
     subprocess.run(["psql", "-qd", env.cr.dbname, "-c", f"VACUUM ANALYZE {table}"], check=True)
 
 
+def report_rescoring(prefix, result, scored, changed):
+    figure(f"{prefix}_changed", changed, "leads")
+    figure(f"{prefix}_seconds", result["seconds"], "s")
+    figure(f"{prefix}_leads_per_second", scored / result["seconds"], "leads/s")
+    figure(f"{prefix}_peak_memory", result["peak_mb"], "MB")
+    figure(f"{prefix}_queries", result["queries"], "queries")
+    speedup = RESULTS["anchor_pls_cron_seconds"] / result["seconds"]
+    figure(f"{prefix}_speedup_vs_pls_cron", speedup, "x")
+
+
 def bench_scoring(env, measure):
     """Full rescoring: relearn the factors from the whole closed history, then score every
     open lead (criteria + learned part + stars), set-based.
@@ -177,28 +187,10 @@ def bench_scoring(env, measure):
     first = measure.run(rescore_all, repeat=1)
     scored, changed = RESULTS["_scored"]
     figure("scoring_open_leads", scored, "leads")
-    figure("scoring_first_run_changed", changed, "leads")
-    figure("scoring_first_run_seconds", first["seconds"], "s")
-    figure("scoring_first_run_leads_per_second", scored / first["seconds"], "leads/s")
-    figure("scoring_first_run_peak_memory", first["peak_mb"], "MB")
-    figure("scoring_first_run_queries", first["queries"], "queries")
-    figure(
-        "scoring_first_run_speedup_vs_pls_cron",
-        RESULTS["anchor_pls_cron_seconds"] / first["seconds"],
-        "x",
-    )
+    report_rescoring("scoring_first_run", first, scored, changed)
     vacuum(env, "crm_lead")
     nightly = measure.run(rescore_all, repeat=1)
-    figure("scoring_nightly_changed", RESULTS["_scored"][1], "leads")
-    figure("scoring_nightly_seconds", nightly["seconds"], "s")
-    figure("scoring_nightly_leads_per_second", scored / nightly["seconds"], "leads/s")
-    figure("scoring_nightly_peak_memory", nightly["peak_mb"], "MB")
-    figure("scoring_nightly_queries", nightly["queries"], "queries")
-    figure(
-        "scoring_nightly_speedup_vs_pls_cron",
-        RESULTS["anchor_pls_cron_seconds"] / nightly["seconds"],
-        "x",
-    )
+    report_rescoring("scoring_nightly", nightly, scored, RESULTS["_scored"][1])
 
     lead = Lead.search([("type", "=", "opportunity")], limit=1, order="id desc")
     Lead._score_criteria()
