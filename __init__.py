@@ -1,10 +1,15 @@
 from . import models
 
 
-def _post_init_score_leads(env):
-    """Keep the stars salespeople already gave, learn from the history the database
-    already has, and score its open leads."""
+def _pre_init_keep_stars(env):
+    """Stars already on leads were set by hand: flag them before the module's fields are
+    computed, so that scoring does not replace them."""
     env.cr.execute(
-        "UPDATE crm_lead SET is_priority_manual = TRUE WHERE COALESCE(priority, '0') != '0'"
+        """ALTER TABLE crm_lead ADD COLUMN IF NOT EXISTS is_priority_manual BOOLEAN;
+           UPDATE crm_lead SET is_priority_manual = TRUE WHERE COALESCE(priority, '0') != '0'"""
     )
+
+
+def _post_init_score_leads(env):
+    """Learn from the history the database already has and score its open leads."""
     env["crm.lead"]._update_all_scores()

@@ -2,7 +2,7 @@
     "name": "CRM Pipeline Optimizer",
     "summary": "A pipeline that manages itself: stage SLAs and exit criteria, "
     "lead scoring, stale-deal follow-ups, duplicate merging and a pipeline dashboard",
-    "version": "18.0.1.0.0",
+    "version": "18.0.1.1.0",
     "category": "Sales/CRM",
     "license": "LGPL-3",
     "author": "CRM Pipeline Optimizer developers",
@@ -22,6 +22,7 @@
     "demo": [
         "demo/crm_lead_demo.xml",
     ],
+    "pre_init_hook": "_pre_init_keep_stars",
     "post_init_hook": "_post_init_score_leads",
     "assets": {
         "web.assets_backend": [

@@ -42,6 +42,11 @@ def install(env):
     env["ir.module.module"].search([("name", "=", MODULE)]).button_immediate_install()
 
 
+def lead_stars(env):
+    env.cr.execute("SELECT id, COALESCE(priority, '0') FROM crm_lead")
+    return dict(env.cr.fetchall())
+
+
 def leftovers(env):
     fields = env["ir.model.fields"].search_count(
         [("model", "=", "crm.stage"), ("name", "in", OUR_FIELDS)]
@@ -77,8 +82,16 @@ def main(conf, dbname):
         f"{opportunities} before, {after} after",
     )
 
+    stars_before = with_env(dbname, lead_stars)
     with_env(dbname, install)
     fields, data, columns, state = with_env(dbname, leftovers)
+    stars_after = with_env(dbname, lead_stars)
+    changed = [lead for lead, stars in stars_before.items() if stars_after.get(lead) != stars]
+    check(
+        "stars given before the install are kept",
+        not changed and any(stars != "0" for stars in stars_before.values()),
+        f"{len(changed)} leads changed stars",
+    )
     check("installed again", state == "installed", state)
     check("fields back", fields == len(OUR_FIELDS), f"{fields} fields")
     check("CRM views render with the module", with_env(dbname, crm_views_render))
