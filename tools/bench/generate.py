@@ -291,30 +291,30 @@ class Generator:
                         (old_stage, new_stage),
                     )
                 )
-            for _ in range(rng.choices([0, 1, 2, 3], weights=[40, 30, 20, 10])[0]):
-                when = visits[0][1] + timedelta(hours=rng.randrange(1, 24 * 30))
-                messages.append(
-                    (
-                        lead_id,
-                        "comment",
-                        self.subtype_comment,
-                        min(when, self.now),
-                        "<p>Call notes</p>",
-                        None,
-                    )
-                )
-            for _ in range(rng.choices([0, 1, 2, 4], weights=[30, 30, 25, 15])[0]):
-                when = visits[0][1] + timedelta(hours=rng.randrange(1, 24 * 40))
-                messages.append(
-                    (
-                        lead_id,
-                        "notification",
-                        self.subtype_activity,
-                        min(when, self.now),
-                        "<p>Done</p>",
-                        "activity",
-                    )
-                )
+            # Notes, then done activities, in the days after the lead came in.
+            for counts, weights, days, kind, subtype, body, marker in (
+                (
+                    [0, 1, 2, 3],
+                    [40, 30, 20, 10],
+                    30,
+                    "comment",
+                    self.subtype_comment,
+                    "<p>Call notes</p>",
+                    None,
+                ),
+                (
+                    [0, 1, 2, 4],
+                    [30, 30, 25, 15],
+                    40,
+                    "notification",
+                    self.subtype_activity,
+                    "<p>Done</p>",
+                    "activity",
+                ),
+            ):
+                for _ in range(rng.choices(counts, weights=weights)[0]):
+                    when = visits[0][1] + timedelta(hours=rng.randrange(1, 24 * days))
+                    messages.append((lead_id, kind, subtype, min(when, self.now), body, marker))
             for tag in rng.sample(self.tags, rng.choice([0, 0, 1, 1, 2, 3])):
                 tags.append((lead_id, tag))
             if row["user_id"]:
