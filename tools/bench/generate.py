@@ -83,27 +83,26 @@ class Generator:
         salesman = ref("sales_team.group_sale_salesman")
         manager = ref("sales_team.group_sale_manager")
         users = env["res.users"].with_context(no_reset_password=True)
+
+        def user(name, login, company, group):
+            return {
+                "name": name,
+                "login": login,
+                "company_id": company.id,
+                "company_ids": [(6, 0, company.ids)],
+                "groups_id": [(6, 0, group.ids)],
+            }
+
         self.teams = []  # (company_id, team_id, [user ids])
         for company in companies:
             for team_no in range(2):
+                key = f"{company.id}_{team_no}"
                 leader = users.create(
-                    {
-                        "name": f"Leader {company.id}-{team_no}",
-                        "login": f"bench_leader_{company.id}_{team_no}",
-                        "company_id": company.id,
-                        "company_ids": [(6, 0, company.ids)],
-                        "groups_id": [(6, 0, [manager.id])],
-                    }
+                    user(f"Leader {key}", f"bench_leader_{key}", company, manager)
                 )
                 members = users.create(
                     [
-                        {
-                            "name": f"Salesperson {company.id}-{team_no}-{n}",
-                            "login": f"bench_sales_{company.id}_{team_no}_{n}",
-                            "company_id": company.id,
-                            "company_ids": [(6, 0, company.ids)],
-                            "groups_id": [(6, 0, [salesman.id])],
-                        }
+                        user(f"Salesperson {key}_{n}", f"bench_sales_{key}_{n}", company, salesman)
                         for n in range(4)
                     ]
                 )
