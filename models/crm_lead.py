@@ -1,5 +1,7 @@
 import logging
 import threading
+from collections import defaultdict
+from datetime import timedelta
 
 from markupsafe import Markup, escape
 
@@ -40,6 +42,12 @@ SCORE_FACTOR_COLUMNS = (
     ("age", "age_bucket"),
 )
 SCORE_BATCH_SIZE = 50000
+# Opportunities handled per call of the follow-up and escalation crons; the cron runs
+# again at once while some are left (ir.cron's progress API), each call in its own
+# transaction.
+STALE_BATCH_SIZE = 1000
+# Messages that count as news on a deal: written by a person, or an activity done.
+NEWS_MESSAGE_TYPES = ("comment", "email", "email_outgoing")
 # Bounds of the win likelihood's log-odds, so that exp() never overflows.
 MAX_LOG_ODDS = 30
 
@@ -99,6 +107,44 @@ class CrmLead(models.Model):
     )
     score_priority_rule = fields.Char(compute="_compute_score_priority_rule")
 
+    # Time in stage against the stage's expected duration, and staleness. Computed from
+    # stored dates of the records at hand (no query per card); searchable.
+    days_in_stage = fields.Integer(
+        compute="_compute_stage_sla",
+        search="_search_days_in_stage",
+        help="Whole days (24-hour periods) since the opportunity entered its stage.",
+    )
+    sla_state = fields.Selection(
+        [("on_track", "On Track"), ("at_risk", "At Risk"), ("overdue", "Overdue")],
+        string="Stage SLA",
+        compute="_compute_stage_sla",
+        search="_search_sla_state",
+        help="Against the stage's expected duration: at risk from three quarters of its "
+        "maximum, overdue past it. Empty when the stage has no time limit.",
+    )
+    is_stale = fields.Boolean(
+        string="Stale",
+        compute="_compute_is_stale",
+        search="_search_is_stale",
+        help="Open opportunity with no planned activity and no news (update, message, "
+        "activity done) for more than the team's stale delay.",
+    )
+    date_stale = fields.Datetime(
+        string="Stale Since",
+        copy=False,
+        readonly=True,
+        help="When the follow-up job found the opportunity stale. Cleared once it is not.",
+    )
+    date_escalated = fields.Datetime(string="Escalated On", copy=False, readonly=True)
+    is_escalated = fields.Boolean(
+        string="Escalated",
+        compute="_compute_is_escalated",
+        store=True,
+        copy=False,
+        help="Overdue in its current stage: the team leader was notified and the "
+        "opportunity got one more star.",
+    )
+
     @api.depends(*SCORE_STATIC_DEPENDS)
     def _compute_score(self):
         values = self._score_values()
@@ -119,7 +165,7 @@ class CrmLead(models.Model):
         details = {"criteria": matched, "rule": rule, "learned": None, "weight": 0}
         return rule, rule, 0, details
 
-    @api.depends("score", "is_priority_manual")
+    @api.depends("score", "is_priority_manual", "is_escalated")
     def _compute_priority(self):
         for lead in self:
             if lead.is_priority_manual:
@@ -131,9 +177,10 @@ class CrmLead(models.Model):
                 company.score_threshold_two_stars,
                 company.score_threshold_one_star,
             )
-            lead.priority = next(
+            stars = next(
                 (stars for stars, bound in zip("321", thresholds) if lead.score > bound), "0"
             )
+            lead.priority = str(min(3, int(stars) + 1)) if lead.is_escalated else stars
 
     @api.depends("score_details")
     @api.depends_context("lang")
@@ -214,6 +261,109 @@ class CrmLead(models.Model):
                     three=company.score_threshold_three_stars,
                 )
 
+    @api.depends("date_last_stage_update", "stage_id", "type", "active")
+    def _compute_stage_sla(self):
+        now = fields.Datetime.now()
+        for lead in self:
+            if not lead.date_last_stage_update or lead.type != "opportunity":
+                lead.days_in_stage, lead.sla_state = 0, False
+                continue
+            days = max(0, (now - lead.date_last_stage_update).days)
+            limit = lead.stage_id.expected_days_max
+            lead.days_in_stage = days
+            if not lead.active or lead.stage_id.is_won or not limit:
+                lead.sla_state = False
+            elif days > limit:
+                lead.sla_state = "overdue"
+            elif days * 4 >= limit * 3:
+                lead.sla_state = "at_risk"
+            else:
+                lead.sla_state = "on_track"
+
+    def _search_days_in_stage(self, operator, value):
+        if operator not in ("=", "!=", "<", "<=", ">", ">=") or not isinstance(value, int):
+            return NotImplemented
+        now = fields.Datetime.now()
+
+        def entered_before(days):  # "at least `days` whole days in stage"
+            return ("date_last_stage_update", "<=", now - timedelta(days=days))
+
+        def entered_after(days):  # "fewer than `days` whole days in stage"
+            return ("date_last_stage_update", ">", now - timedelta(days=days))
+
+        domain = {
+            ">": [entered_before(value + 1)],
+            ">=": [entered_before(value)],
+            "<": [entered_after(value)],
+            "<=": [entered_after(value + 1)],
+            "=": [entered_before(value), entered_after(value + 1)],
+            "!=": ["|", entered_after(value), entered_before(value + 1)],
+        }[operator]
+        return [("type", "=", "opportunity"), *domain]
+
+    def _search_sla_state(self, operator, value):
+        if operator not in ("=", "!=", "in", "not in"):
+            return NotImplemented
+        states = [value] if operator in ("=", "!=") else list(value)
+        query = self._sla_state_query(fields.Datetime.now(), [s for s in states if s])
+        positive = operator in ("=", "in")
+        if False in states or None in states:  # "no SLA" is what no state covers
+            positive = not positive
+            query = self._sla_state_query(
+                fields.Datetime.now(),
+                [s for s in ("on_track", "at_risk", "overdue") if s not in states],
+            )
+        return [("id", "in" if positive else "not in", query)]
+
+    @api.model
+    def _sla_state_query(self, now, states):
+        """SELECT of the ids of open opportunities whose stage SLA state is in `states`,
+        mirroring _compute_stage_sla on indexed columns."""
+        days = SQL("FLOOR(EXTRACT(EPOCH FROM (%s - l.date_last_stage_update)) / 86400)", now)
+        conditions = {
+            "overdue": SQL("%s > s.expected_days_max", days),
+            "at_risk": SQL(
+                "%s <= s.expected_days_max AND %s * 4 >= s.expected_days_max * 3", days, days
+            ),
+            "on_track": SQL("%s * 4 < s.expected_days_max * 3", days),
+        }
+        if not states:
+            return SQL("(SELECT NULL::int WHERE FALSE)")
+        return SQL(
+            """(SELECT l.id FROM crm_lead l JOIN crm_stage s ON s.id = l.stage_id
+                 WHERE l.active AND l.type = 'opportunity' AND s.is_won IS NOT TRUE
+                   AND s.expected_days_max > 0 AND (%s))""",
+            SQL(" OR ").join(conditions[state] for state in states),
+        )
+
+    def _compute_is_stale(self):
+        ids = tuple(id_ for id_ in self.ids if id_)
+        stale = set()
+        if ids:
+            self.flush_recordset(["write_date", "active", "type", "stage_id", "team_id"])
+            self.env.cr.execute(
+                SQL("%s AND l.id IN %s", self._stale_query(fields.Datetime.now()), ids)
+            )
+            stale = {row[0] for row in self.env.cr.fetchall()}
+        for lead in self:
+            lead.is_stale = lead.id in stale
+
+    def _search_is_stale(self, operator, value):
+        if operator not in ("=", "!=") or not isinstance(value, bool):
+            return NotImplemented
+        positive = (operator == "=") == value
+        query = SQL("(%s)", self._stale_query(fields.Datetime.now()))
+        return [("id", "in" if positive else "not in", query)]
+
+    @api.depends("date_escalated", "date_last_stage_update")
+    def _compute_is_escalated(self):
+        for lead in self:
+            lead.is_escalated = bool(
+                lead.date_escalated
+                and lead.date_last_stage_update
+                and lead.date_escalated >= lead.date_last_stage_update
+            )
+
     # ------------------------------------------------------------------ CRUD
     @api.model_create_multi
     def create(self, vals_list):
@@ -223,6 +373,12 @@ class CrmLead(models.Model):
         return super().create(vals_list)
 
     def write(self, vals):
+        if "stage_id" in vals and len(self) > 1:
+            # crm restarts the stage clock of every lead written as soon as one of them
+            # changes stage: write the leads already in that stage apart, so they keep it.
+            unchanged = self.filtered(lambda lead: lead.stage_id.id == vals["stage_id"])
+            if unchanged and unchanged != self:
+                return unchanged.write(vals) and (self - unchanged).write(vals)
         if "priority" in vals and "is_priority_manual" not in vals:
             vals = dict(vals, is_priority_manual=True)
         res = super().write(vals)
@@ -433,13 +589,13 @@ class CrmLead(models.Model):
         self.env.flush_all()
         self.env.cr.execute(
             SQL(
-                """%s
+                """%(query)s
             UPDATE crm_lead l
                SET score = f.score,
                    score_rule = f.rule_score,
                    score_learned = f.learned,
                    score_details = f.details,
-                   priority = CASE WHEN l.is_priority_manual THEN l.priority ELSE f.stars END
+                   priority = CASE WHEN l.is_priority_manual THEN l.priority ELSE %(stars)s END
               FROM final f
              WHERE l.id = f.id
                AND (l.score IS DISTINCT FROM f.score
@@ -447,8 +603,11 @@ class CrmLead(models.Model):
                     OR l.score_learned IS DISTINCT FROM f.learned
                     OR l.score_details IS DISTINCT FROM f.details
                     OR (NOT COALESCE(l.is_priority_manual, FALSE)
-                        AND l.priority IS DISTINCT FROM f.stars))""",
-                self._score_query(target, target_domain),
+                        AND l.priority IS DISTINCT FROM %(stars)s))""",
+                query=self._score_query(target, target_domain),
+                stars=SQL(
+                    "LEAST(3, f.stars::int + CASE WHEN l.is_escalated THEN 1 ELSE 0 END)::text"
+                ),
             )
         )
         updated = self.env.cr.rowcount
@@ -497,6 +656,247 @@ class CrmLead(models.Model):
                 # committed, and the next run redoes the rest.
                 self.env.cr.commit()  # pylint: disable=invalid-commit
         return seen, changed
+
+    # ------------------------------------------------------------------ stale deals
+    @api.model
+    def _stale_query(self, now):
+        """SELECT of the ids of stale opportunities (`l` is the lead): open, no planned
+        activity, no update and no news for more than the stale delay of their team, else
+        of their company. Whole days count, as days_in_stage does."""
+        delay = SQL(
+            "make_interval(days => COALESCE(NULLIF(t.stale_after_days, 0), "
+            "c.pipeline_stale_after_days, 3) + 1)"
+        )
+        return SQL(
+            """SELECT l.id FROM crm_lead l
+                 LEFT JOIN crm_stage s ON s.id = l.stage_id
+                 LEFT JOIN crm_team t ON t.id = l.team_id
+                 LEFT JOIN res_company c ON c.id = l.company_id
+                WHERE l.active AND l.type = 'opportunity' AND s.is_won IS NOT TRUE
+                  AND l.write_date <= %(now)s - interval '1 day' * %(shortest)s
+                  AND l.write_date <= %(now)s - %(delay)s
+                  AND NOT EXISTS (SELECT 1 FROM mail_activity a
+                                   WHERE a.res_model = 'crm.lead' AND a.res_id = l.id
+                                     AND a.active)
+                  AND NOT EXISTS (SELECT 1 FROM mail_message m
+                                   WHERE m.model = 'crm.lead' AND m.res_id = l.id
+                                     AND m.date > %(now)s - %(delay)s
+                                     AND (m.message_type IN %(news)s
+                                          OR m.mail_activity_type_id IS NOT NULL))""",
+            now=now,
+            delay=delay,
+            # The shortest delay of all, as a plain bound: lets PostgreSQL use the
+            # write_date index before it evaluates each row's own delay.
+            shortest=self._stale_shortest_delay() + 1,
+            news=NEWS_MESSAGE_TYPES,
+        )
+
+    @api.model
+    def _stale_shortest_delay(self):
+        self.env.cr.execute(
+            SQL(
+                """SELECT LEAST(
+                       (SELECT MIN(stale_after_days) FROM crm_team WHERE stale_after_days > 0),
+                       (SELECT MIN(pipeline_stale_after_days) FROM res_company), 3)"""
+            )
+        )
+        return self.env.cr.fetchone()[0]
+
+    @api.model
+    def _cron_stale_followups(self, batch_size=STALE_BATCH_SIZE):
+        """Gives each stale opportunity one follow-up activity for its salesperson (else
+        its team leader), one batch per call. A lead handled is marked `date_stale`, so
+        that a second run creates nothing; the mark goes once the lead is not stale."""
+        now = fields.Datetime.now()
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """UPDATE crm_lead SET date_stale = NULL
+                    WHERE date_stale IS NOT NULL AND id NOT IN (%s)""",
+                self._stale_query(now),
+            )
+        )
+        leads, remaining = self._stale_lock_batch(
+            SQL("%s AND l.date_stale IS NULL", self._stale_query(now)), batch_size
+        )
+        if leads:
+            activities = leads._schedule_stale_followups()
+            self.env.cr.execute(
+                SQL("UPDATE crm_lead SET date_stale = %s WHERE id IN %s", now, tuple(leads.ids))
+            )
+            leads.invalidate_recordset(["date_stale"])
+            _logger.info(
+                "Stale deals: %s opportunities marked stale, %s follow-ups scheduled, %s left",
+                len(leads),
+                len(activities),
+                remaining,
+            )
+        self.env["ir.cron"]._notify_progress(done=len(leads), remaining=remaining)
+        return leads
+
+    @api.model
+    def _stale_lock_batch(self, selection, batch_size):
+        """The first `batch_size` leads of `selection` (SQL of ids) that no one is editing
+        right now, locked for this transaction, and how many are left after them. A lead
+        being edited is skipped: the next run takes it."""
+        self.env.cr.execute(
+            SQL(
+                """SELECT l.id FROM crm_lead l
+                    WHERE l.id IN (%s)
+                 ORDER BY l.id LIMIT %s
+                      FOR NO KEY UPDATE OF l SKIP LOCKED""",
+                selection,
+                batch_size,
+            )
+        )
+        ids = [row[0] for row in self.env.cr.fetchall()]
+        if len(ids) < batch_size:
+            return self.browse(ids), 0
+        self.env.cr.execute(SQL("SELECT COUNT(*) FROM (%s) todo", selection))
+        return self.browse(ids), max(0, self.env.cr.fetchone()[0] - len(ids))
+
+    def _schedule_stale_followups(self):
+        assignees = self._stale_assignees(
+            lambda lead: lead.user_id, lambda lead: lead.team_id.user_id
+        )
+        default_type = self.env.ref(
+            "crm_pipeline_optimizer.mail_activity_type_stale_followup", raise_if_not_found=False
+        )
+        values = []
+        for lead in self:
+            user = assignees.get(lead.id)
+            if not user:
+                continue
+            company = lead.company_id or self.env.company
+            activity_type = company.pipeline_followup_activity_type_id or default_type
+            values.append(
+                {
+                    "res_model_id": self.env["ir.model"]._get_id("crm.lead"),
+                    "res_id": lead.id,
+                    "activity_type_id": activity_type.id,
+                    "summary": activity_type.summary
+                    or self.env._("Follow up: this deal has gone quiet"),
+                    "user_id": user.id,
+                    "date_deadline": fields.Date.context_today(self.with_user(user)),
+                }
+            )
+        # The activity itself is the notification (assignee's activity menu): no email
+        # for each of possibly thousands of follow-ups.
+        return (
+            self.env["mail.activity"]
+            .with_context(mail_activity_quick_update=True)
+            .sudo()  # sudo: the cron's user may not be a salesperson; access checked below
+            .create(values)
+        )
+
+    def _stale_assignees(self, *pick_users):
+        """{lead id: user}: for each lead, the first of the users named by `pick_users` who
+        is active, works in the lead's company and may read the lead: the crons never tell
+        anyone about a record they cannot see. One access query per distinct user."""
+        assignees = {}
+        for pick_user in pick_users:
+            leads_by_user = defaultdict(lambda: self.browse())
+            for lead in self.filtered(lambda lead: lead.id not in assignees):
+                user = pick_user(lead)
+                if user and user.active and not user.share:
+                    leads_by_user[user] |= lead
+            for user, leads in leads_by_user.items():
+                in_company = leads.filtered(
+                    lambda lead, user=user: (
+                        not lead.company_id or lead.company_id in user.company_ids
+                    )
+                )
+                readable = (
+                    in_company.with_user(user)
+                    .with_context(allowed_company_ids=user.company_ids.ids)
+                    ._filtered_access("read")
+                )
+                assignees.update(dict.fromkeys(readable.ids, user))
+        return assignees
+
+    @api.model
+    def _overdue_query(self, now):
+        """SELECT of the ids of open opportunities past their stage's maximum days and
+        not yet escalated during this stage visit."""
+        return SQL(
+            """SELECT l.id FROM crm_lead l JOIN crm_stage s ON s.id = l.stage_id
+                WHERE l.active AND l.type = 'opportunity' AND s.is_won IS NOT TRUE
+                  AND s.expected_days_max > 0
+                  AND l.date_last_stage_update
+                      <= %s - make_interval(days => s.expected_days_max + 1)
+                  AND NOT COALESCE(l.is_escalated, FALSE)""",
+            now,
+        )
+
+    @api.model
+    def _cron_escalate_overdue(self, batch_size=STALE_BATCH_SIZE):
+        """Escalates opportunities overdue in their stage, once per stage visit: one more
+        star (three at most), a message in the chatter, an activity for the team leader."""
+        now = fields.Datetime.now()
+        self.env.flush_all()
+        leads, remaining = self._stale_lock_batch(self._overdue_query(now), batch_size)
+        if leads:
+            leaders = leads._stale_assignees(lambda lead: lead.team_id.user_id)
+            leads._notify_escalation(leaders)
+            # Behind the ORM: an escalation is not news on the deal (write_date stays).
+            self.env.cr.execute(
+                SQL(
+                    """UPDATE crm_lead
+                          SET date_escalated = %s, is_escalated = TRUE,
+                              priority = LEAST(3, COALESCE(priority, '0')::int + 1)::text
+                        WHERE id IN %s""",
+                    now,
+                    tuple(leads.ids),
+                )
+            )
+            leads.invalidate_recordset(["date_escalated", "is_escalated", "priority"])
+            _logger.info("Stale deals: %s opportunities escalated, %s left", len(leads), remaining)
+        self.env["ir.cron"]._notify_progress(done=len(leads), remaining=remaining)
+        return leads
+
+    def _notify_escalation(self, leaders):
+        activity_type = self.env.ref(
+            "crm_pipeline_optimizer.mail_activity_type_stuck_deal", raise_if_not_found=False
+        )
+        bodies, activities = {}, []
+        for lead in self:
+            leader = leaders.get(lead.id)
+            stars = min(3, int(lead.priority or 0) + 1)
+            values = {
+                "days": lead.days_in_stage,
+                "stage": lead.stage_id.name,
+                "limit": lead.stage_id.expected_days_max,
+                "stars": stars,
+            }
+            if leader:
+                bodies[lead.id] = self.env._(
+                    "Escalated: %(days)s days in %(stage)s, expected at most %(limit)s. "
+                    "Priority raised to %(stars)s stars; %(leader)s, team leader, was asked "
+                    "to review the deal.",
+                    leader=leader.name,
+                    **values,
+                )
+                activities.append(
+                    {
+                        "res_model_id": self.env["ir.model"]._get_id("crm.lead"),
+                        "res_id": lead.id,
+                        "activity_type_id": activity_type.id,
+                        "summary": self.env._("Stuck for %(days)s days in %(stage)s", **values),
+                        "user_id": leader.id,
+                        "date_deadline": fields.Date.context_today(self.with_user(leader)),
+                    }
+                )
+            else:
+                bodies[lead.id] = self.env._(
+                    "Escalated: %(days)s days in %(stage)s, expected at most %(limit)s. "
+                    "Priority raised to %(stars)s stars; the sales team has no leader who "
+                    "can see this deal to notify.",
+                    **values,
+                )
+        self._message_log_batch(bodies=bodies)
+        # sudo: the cron's user may not be a salesperson; leaders' access checked by
+        # _stale_assignees. Without quick_update, each leader is notified by email.
+        self.env["mail.activity"].sudo().create(activities)
 
     # ------------------------------------------------------------------ crons
     @api.model

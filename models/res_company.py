@@ -34,6 +34,26 @@ class ResCompany(models.Model):
         "company's won and lost history; the rest comes from the qualification criteria.",
     )
 
+    pipeline_stale_after_days = fields.Integer(
+        string="Stale After (days)",
+        default=3,
+        help="An open opportunity with no planned activity and no news for more than this "
+        "many days is stale and gets a follow-up activity. Sales teams may override it.",
+    )
+    pipeline_followup_activity_type_id = fields.Many2one(
+        "mail.activity.type",
+        string="Follow-up Activity",
+        domain="[('res_model', 'in', (False, 'crm.lead'))]",
+        help="Activity scheduled for the salesperson of a stale opportunity.",
+    )
+
+    @api.constrains("pipeline_stale_after_days")
+    def _check_pipeline_stale_after_days(self):
+        if any(company.pipeline_stale_after_days < 1 for company in self):
+            raise ValidationError(
+                self.env._("An opportunity can only be stale after one day or more.")
+            )
+
     @api.constrains(*SCORE_SETTINGS)
     def _check_score_settings(self):
         for company in self:

@@ -14,3 +14,9 @@ class ResConfigSettings(models.TransientModel):
         related="company_id.score_threshold_three_stars", readonly=False
     )
     score_learned_weight = fields.Integer(related="company_id.score_learned_weight", readonly=False)
+    pipeline_stale_after_days = fields.Integer(
+        related="company_id.pipeline_stale_after_days", readonly=False
+    )
+    pipeline_followup_activity_type_id = fields.Many2one(
+        related="company_id.pipeline_followup_activity_type_id", readonly=False
+    )

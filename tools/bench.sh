@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks on a large realistic CRM history. See README.md, "Benchmarks".
 #   tools/bench.sh data   build the dataset database (N leads, SEED), replacing an older one
-#   tools/bench.sh run    run the benchmarks, building the dataset first when it is missing
+#   tools/bench.sh run [--only SECTION]
+#                         run the benchmarks, building the dataset first when it is missing
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -30,11 +31,11 @@ run_benchmarks() {
     step "Upgrading $MODULE in $BENCH_DB"
     odoo_bin -d "$BENCH_DB" -u "$MODULE" --stop-after-init --log-level=warn
     step "Benchmarks on $BENCH_DB"
-    PYTHONPATH="$ODOO_SRC" "$PYTHON" "$PROJECT_DIR/tools/bench/run.py" "$ODOO_CONF" "$BENCH_DB"
+    PYTHONPATH="$ODOO_SRC" "$PYTHON" "$PROJECT_DIR/tools/bench/run.py" "$ODOO_CONF" "$BENCH_DB" "$@"
 }
 
 case "${1:-run}" in
     data) build_dataset ;;
-    run) run_benchmarks ;;
+    run) shift; run_benchmarks "$@" ;;
     *) die "usage: tools/bench.sh [data|run]" ;;
 esac

@@ -200,7 +200,65 @@ def bench_scoring(env, measure):
     figure("scoring_one_lead_write_queries", write["queries"], "queries")
 
 
-SECTIONS = [bench_anchors, bench_scoring]
+def bench_stale(env, measure):
+    """Stale deals on all open opportunities, as the daily crons see them:
+    - selection: the stale and the overdue queries over the whole database;
+    - follow-ups for 10,000 stale opportunities, in the cron's batches, then a second run
+      (0 expected); escalation of one batch. Rolled back at the end: the dataset stays."""
+    Lead = env["crm.lead"]
+    now = fields.Datetime.now()
+    vacuum(env, "crm_lead")
+
+    def count(query):
+        env.cr.execute(odoo.tools.SQL("SELECT COUNT(*) FROM (%s) q", query))
+        RESULTS["_count"] = env.cr.fetchone()[0]
+
+    stale = measure.run(lambda: count(Lead._stale_query(now)))
+    figure("stale_selection_opportunities", RESULTS["_count"], "opportunities")
+    figure("stale_selection_seconds", stale["seconds"], "s")
+    figure("stale_selection_queries", stale["queries"], "queries")
+    overdue = measure.run(lambda: count(Lead._overdue_query(now)))
+    figure("overdue_selection_opportunities", RESULTS["_count"], "opportunities")
+    figure("overdue_selection_seconds", overdue["seconds"], "s")
+    figure("overdue_selection_queries", overdue["queries"], "queries")
+
+    # Keep 10,000 stale opportunities to follow up: the others count as handled already.
+    env.cr.execute(
+        odoo.tools.SQL(
+            """UPDATE crm_lead SET date_stale = %s
+                WHERE id IN (%s) AND id NOT IN (SELECT id FROM (%s) s ORDER BY id LIMIT 10000)""",
+            now,
+            Lead._stale_query(now),
+            Lead._stale_query(now),
+        )
+    )
+    activities_before = env["mail.activity"].search_count([])
+
+    def follow_up_all():
+        while len(Lead._cron_stale_followups()) == 1000:
+            pass
+
+    first = measure.run(follow_up_all, repeat=1)
+    created = env["mail.activity"].search_count([]) - activities_before
+    figure("stale_followups_created", created, "activities")
+    figure("stale_followups_seconds", first["seconds"], "s")
+    figure("stale_followups_per_second", created / first["seconds"], "activities/s")
+    figure("stale_followups_queries", first["queries"], "queries")
+    figure("stale_followups_peak_memory", first["peak_mb"], "MB")
+    second = measure.run(follow_up_all, repeat=1)
+    figure(
+        "stale_followups_second_run_created",
+        env["mail.activity"].search_count([]) - activities_before - created,
+        "activities",
+    )
+    figure("stale_followups_second_run_seconds", second["seconds"], "s")
+    escalation = measure.run(Lead._cron_escalate_overdue, repeat=1)
+    figure("escalation_batch_seconds", escalation["seconds"], "s")
+    figure("escalation_batch_queries", escalation["queries"], "queries")
+    env.cr.rollback()
+
+
+SECTIONS = [bench_anchors, bench_scoring, bench_stale]
 
 
 def main():
@@ -208,6 +266,11 @@ def main():
     parser.add_argument("config")
     parser.add_argument("database")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--only",
+        choices=[section.__name__.removeprefix("bench_") for section in SECTIONS],
+        help="run one section (those after the anchors may read the anchors' figures)",
+    )
     args = parser.parse_args()
     odoo.tools.config.parse_config(["-c", args.config, "-d", args.database, "--log-level=warn"])
     with Registry(args.database).cursor() as cr:
@@ -215,7 +278,8 @@ def main():
         bench_dataset(env)
         measure = Measure(env, args.repeat)
         for section in SECTIONS:
-            section(env, measure)
+            if args.only in (None, section.__name__.removeprefix("bench_")):
+                section(env, measure)
 
 
 if __name__ == "__main__":
