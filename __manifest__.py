@@ -18,10 +18,13 @@
         "data/ir_cron_data.xml",
         "views/crm_stage_views.xml",
         "views/crm_team_views.xml",
+        "views/crm_team_revenue_target_views.xml",
+        "views/crm_pipeline_dashboard_views.xml",
         "views/crm_lead_views.xml",
         "views/crm_lead_scoring_criterion_views.xml",
         "views/res_config_settings_views.xml",
         "views/crm_pipeline_optimizer_menus.xml",
+        "report/pipeline_health_report.xml",
     ],
     "demo": [
         "demo/crm_lead_demo.xml",

@@ -12,6 +12,10 @@ class CrmTeam(models.Model):
         "Zero uses the company's setting.",
     )
 
+    revenue_target_ids = fields.One2many(
+        "crm.team.revenue.target", "team_id", string="Revenue Targets"
+    )
+
     @api.constrains("stale_after_days")
     def _check_stale_after_days(self):
         for team in self.filtered(lambda team: team.stale_after_days < 0):
@@ -22,3 +26,14 @@ class CrmTeam(models.Model):
                     team=team.name,
                 )
             )
+
+    def _pipeline_health_data(self, period="month"):
+        """KPIs of this month for the team, its overdue deals and its top scored open deals,
+        for the pipeline health report; read with the reader's access rights."""
+        self.ensure_one()
+        return self.env["crm.pipeline.dashboard"]._team_health(self, period)
+
+    def action_print_pipeline_health(self):
+        return self.env.ref("crm_pipeline_optimizer.action_report_pipeline_health").report_action(
+            self
+        )

@@ -3,3 +3,4 @@ from . import test_lead_scoring
 from . import test_pipeline_ui
 from . import test_stale_deals
 from . import test_pipeline_automation
+from . import test_pipeline_dashboard

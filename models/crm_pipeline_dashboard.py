@@ -1,0 +1,369 @@
+from datetime import datetime, time
+
+import pytz
+from dateutil.relativedelta import relativedelta
+
+from odoo import api, fields, models, tools
+from odoo.exceptions import AccessError, UserError
+from odoo.tools import SQL
+
+PERIOD_MONTHS = {"month": 1, "quarter": 3, "year": 12}
+# Healthy ranges from the pipeline playbook: (low, high) in the KPI's unit.
+HEALTHY_BANDS = {
+    "conversion_rate": (15, 30),
+    "win_rate": (20, 40),
+    "cycle_days": (30, 90),
+    "coverage": (3, 5),
+}
+
+
+class CrmPipelineDashboard(models.AbstractModel):
+    """Numbers of the pipeline dashboard, computed set-based under the reader's access
+    rights: every figure comes from `_read_group` (or one SQL aggregate over a query the
+    ORM built with the reader's record rules), and every figure has the domain of the
+    records behind it, for the drill-down."""
+
+    _name = "crm.pipeline.dashboard"
+    _description = "Pipeline Dashboard"
+
+    # ------------------------------------------------------------------ scope
+    @api.model
+    def _dashboard_scope(self, team_id=None, user_id=None):
+        """(scope name, domain on crm.lead, teams) for the reader: a salesperson sees
+        their own deals, a team leader their teams, a sales manager the company."""
+        user = self.env.user
+        if not user.has_group("sales_team.group_sale_salesman"):
+            raise AccessError(self.env._("The pipeline dashboard is for sales users."))
+        Team = self.env["crm.team"]
+        if user.has_group("sales_team.group_sale_manager"):
+            scope, teams = "company", Team.search([])  # pylint: disable=no-search-all
+            domain = []
+        else:
+            led = Team.search([("user_id", "=", user.id)])
+            if led:
+                scope, teams, domain = "team", led, [("team_id", "in", led.ids)]
+            else:
+                teams = Team.search([("member_ids", "in", user.ids)])
+                scope, domain = "own", [("user_id", "=", user.id)]
+        if team_id:
+            if team_id not in teams.ids:
+                raise UserError(self.env._("This sales team is not in your dashboard."))
+            teams = Team.browse(team_id)
+            domain = [*domain, ("team_id", "=", team_id)]
+        if user_id and scope != "own":
+            domain = [*domain, ("user_id", "=", user_id)]
+        return scope, domain, teams
+
+    @api.model
+    def _dashboard_period(self, period, today=None):
+        """([start, end) of the current period, [start, end) of the previous one) as UTC
+        datetimes, periods starting at midnight in the reader's time zone."""
+        if period not in PERIOD_MONTHS:
+            raise UserError(self.env._("Unknown period “%(period)s”.", period=period))
+        today = today or fields.Date.context_today(self)
+        months = PERIOD_MONTHS[period]
+        first_month = (today.month - 1) // months * months + 1
+        start = today.replace(month=first_month, day=1)
+        end = start + relativedelta(months=months)
+        previous = start - relativedelta(months=months)
+        tz = pytz.timezone(self.env.user.tz or "UTC")
+
+        def utc(day):
+            local = tz.localize(datetime.combine(day, time.min))
+            return local.astimezone(pytz.UTC).replace(tzinfo=None)
+
+        return (utc(start), utc(end)), (utc(previous), utc(start)), (start, end)
+
+    # ------------------------------------------------------------------ domains
+    @staticmethod
+    def _between(field, start, end):
+        return [
+            (field, ">=", fields.Datetime.to_string(start)),
+            (field, "<", fields.Datetime.to_string(end)),
+        ]
+
+    def _won_domain(self, base, start, end):
+        return [
+            *base,
+            ("active", "=", True),
+            ("stage_id.is_won", "=", True),
+            *self._between("date_closed", start, end),
+        ]
+
+    def _lost_domain(self, base, start, end):
+        return [
+            *base,
+            ("active", "=", False),
+            ("probability", "=", 0),
+            *self._between("date_closed", start, end),
+        ]
+
+    @staticmethod
+    def _open_domain(base):
+        return [
+            *base,
+            ("type", "=", "opportunity"),
+            ("active", "=", True),
+            ("stage_id.is_won", "=", False),
+        ]
+
+    # ------------------------------------------------------------------ figures
+    def _kpis(self, base, start, end, target):
+        Lead = self.env["crm.lead"].with_context(active_test=False)
+        created = [*base, *self._between("create_date", start, end)]
+        by_type = dict(Lead._read_group(created, ["type"], ["__count"]))
+        created_count = sum(by_type.values())
+        won = self._won_domain(base, start, end)
+        lost = self._lost_domain(base, start, end)
+        [(won_count, won_amount, won_average, cycle)] = Lead._read_group(
+            won, [], ["__count", "expected_revenue:sum", "expected_revenue:avg", "day_close:avg"]
+        )
+        lost_count = Lead._read_group(lost, [], ["__count"])[0][0]
+        [(open_count, open_amount)] = Lead._read_group(
+            self._open_domain(base), [], ["__count", "expected_revenue:sum"]
+        )
+        done_activities = self._done_activity_count(won)
+        closed = won_count + lost_count
+
+        def ratio(part, whole, factor=1):
+            return round(part * factor / whole, 2) if whole else None
+
+        opportunities = [*created, ("type", "=", "opportunity")]
+        return {
+            "conversion_rate": {
+                "value": ratio(by_type.get("opportunity", 0), created_count, 100),
+                "domain": opportunities,
+            },
+            "win_rate": {"value": ratio(won_count, closed, 100), "domain": won},
+            "deal_size": {
+                "value": round(won_average or 0, 2) if won_count else None,
+                "domain": won,
+            },
+            "cycle_days": {"value": round(cycle, 1) if won_count else None, "domain": won},
+            "coverage": {
+                "value": ratio(open_amount or 0, target),
+                "domain": self._open_domain(base),
+            },
+            "activity_to_close": {"value": ratio(done_activities, won_count), "domain": won},
+            "won_count": {"value": won_count, "domain": won},
+            "won_amount": {"value": won_amount or 0, "domain": won},
+            "lost_count": {"value": lost_count, "domain": lost},
+            "open_count": {"value": open_count, "domain": self._open_domain(base)},
+            "open_amount": {"value": open_amount or 0, "domain": self._open_domain(base)},
+            "created_count": {"value": created_count, "domain": created},
+        }
+
+    def _done_activity_count(self, lead_domain):
+        """Activities done on the leads of `lead_domain` (their 'done' messages), one query
+        over the leads the reader may see."""
+        leads = self.env["crm.lead"].with_context(active_test=False)._search(lead_domain)
+        self.env.cr.execute(
+            SQL(
+                """SELECT COUNT(*) FROM mail_message
+                    WHERE model = 'crm.lead' AND mail_activity_type_id IS NOT NULL
+                      AND res_id IN %s""",
+                leads.subselect(),
+            )
+        )
+        return self.env.cr.fetchone()[0]
+
+    def _target(self, teams, scope, start_day, end_day):
+        """The teams' revenue targets prorated to the period (a salesperson gets their
+        share of their teams' targets)."""
+        targets = self.env["crm.team.revenue.target"].search_read(
+            [
+                ("team_id", "in", teams.ids),
+                ("date_from", "<", end_day),
+                ("date_to", ">=", start_day),
+            ],
+            ["team_id", "date_from", "date_to", "amount"],
+        )
+        total = 0.0
+        last_day = end_day - relativedelta(days=1)
+        for target in targets:
+            days = (target["date_to"] - target["date_from"]).days + 1
+            overlap_from = max(target["date_from"], start_day)
+            overlap_to = min(target["date_to"], last_day)
+            total += target["amount"] * ((overlap_to - overlap_from).days + 1) / days
+        if scope == "own" and teams:
+            members = sum(len(team.member_ids) or 1 for team in teams)
+            total = total * len(teams) / members
+        return total
+
+    def _charts(self, base, start, end):
+        Lead = self.env["crm.lead"].with_context(active_test=False)
+        year_ago = end - relativedelta(months=12)
+        pipeline = Lead._read_group(
+            self._open_domain(base), ["stage_id"], ["__count", "expected_revenue:sum"]
+        )
+        sources = Lead._read_group(
+            [*base, *self._between("create_date", year_ago, end)],
+            ["create_date:month", "source_id"],
+            ["__count"],
+        )
+        lost_reasons = Lead._read_group(
+            self._lost_domain(base, start, end), ["lost_reason_id"], ["__count"]
+        )
+        time_to_win = Lead._read_group(
+            self._won_domain(base, year_ago, end), ["date_closed:month"], ["day_close:avg"]
+        )
+        return {
+            "pipeline_by_stage": [
+                {
+                    "label": stage.name or self.env._("No stage"),
+                    "count": count,
+                    "amount": amount or 0,
+                    "domain": [*self._open_domain(base), ("stage_id", "=", stage.id)],
+                }
+                for stage, count, amount in sorted(
+                    pipeline, key=lambda row: (row[0].sequence, row[0].id)
+                )
+            ],
+            "leads_by_source": [
+                {
+                    "month": fields.Date.to_string(month),
+                    "label": source.name or self.env._("No source"),
+                    "count": count,
+                }
+                for month, source, count in sources
+            ],
+            "lost_by_reason": [
+                {
+                    "label": reason.name or self.env._("No reason"),
+                    "count": count,
+                    "domain": [
+                        *self._lost_domain(base, start, end),
+                        ("lost_reason_id", "=", reason.id),
+                    ],
+                }
+                for reason, count in lost_reasons
+            ],
+            "time_to_win": [
+                {"month": fields.Date.to_string(month), "days": round(days or 0, 1)}
+                for month, days in time_to_win
+            ],
+            "activities_by_salesperson": self._activities_by_salesperson(base, start, end),
+        }
+
+    def _activities_by_salesperson(self, base, start, end):
+        """Activities planned (open now) and done in the period, per salesperson, on the
+        leads the reader may see: two queries."""
+        leads = self.env["crm.lead"].with_context(active_test=False)._search(base)
+        self.env.cr.execute(
+            SQL(
+                """SELECT u.id, COALESCE(p.planned, 0), COALESCE(d.done, 0)
+                     FROM res_users u
+                     LEFT JOIN (SELECT user_id, COUNT(*) AS planned FROM mail_activity
+                                 WHERE res_model = 'crm.lead' AND active AND res_id IN %(leads)s
+                              GROUP BY user_id) p ON p.user_id = u.id
+                     LEFT JOIN (SELECT author_id, COUNT(*) AS done FROM mail_message
+                                 WHERE model = 'crm.lead' AND mail_activity_type_id IS NOT NULL
+                                   AND date >= %(start)s AND date < %(end)s
+                                   AND res_id IN %(leads)s
+                              GROUP BY author_id) d ON d.author_id = u.partner_id
+                    WHERE p.planned IS NOT NULL OR d.done IS NOT NULL
+                 ORDER BY 2 DESC, 3 DESC LIMIT 20""",
+                leads=leads.subselect(),
+                start=start,
+                end=end,
+            )
+        )
+        rows = self.env.cr.fetchall()
+        users = self.env["res.users"].browse([row[0] for row in rows]).sudo()
+        # sudo: only the names of users who own activities on deals the reader may see.
+        names = dict(zip(users.ids, users.mapped("name"), strict=True))
+        return [
+            {"user_id": user_id, "label": names[user_id], "planned": planned, "done": done}
+            for user_id, planned, done in rows
+        ]
+
+    # ------------------------------------------------------------------ public
+    @api.model
+    def get_dashboard_data(self, period="month", team_id=None, user_id=None):
+        """Everything the dashboard shows, for the reader's role and filters."""
+        scope, base, teams = self._dashboard_scope(team_id=team_id, user_id=user_id)
+        (start, end), (previous_start, previous_end), (start_day, end_day) = self._dashboard_period(
+            period
+        )
+        previous_days = (start_day - relativedelta(months=PERIOD_MONTHS[period]), start_day)
+        target = self._target(teams, scope, start_day, end_day)
+        current = self._kpis(base, start, end, target)
+        previous = self._kpis(
+            base, previous_start, previous_end, self._target(teams, scope, *previous_days)
+        )
+        for name, kpi in current.items():
+            kpi["previous"] = previous[name]["value"]
+            kpi["band"] = HEALTHY_BANDS.get(name)
+        return {
+            "scope": scope,
+            "period": {
+                "name": period,
+                "start": fields.Date.to_string(start_day),
+                "end": fields.Date.to_string(end_day - relativedelta(days=1)),
+            },
+            "currency_id": self.env.company.currency_id.id,
+            "teams": [{"id": team.id, "name": team.name} for team in teams],
+            "target": target,
+            "kpis": current,
+            "charts": self._charts(base, start, end),
+        }
+
+    # ------------------------------------------------------------------ report
+    def _team_health(self, team, period):
+        (start, end), (previous_start, previous_end), (start_day, end_day) = self._dashboard_period(
+            period
+        )
+        base = [("team_id", "=", team.id)]
+        previous_days = (start_day - relativedelta(months=PERIOD_MONTHS[period]), start_day)
+        current = self._kpis(base, start, end, self._target(team, "team", start_day, end_day))
+        previous = self._kpis(
+            base, previous_start, previous_end, self._target(team, "team", *previous_days)
+        )
+        labels = {
+            "conversion_rate": (self.env._("Lead → opportunity"), "%"),
+            "win_rate": (self.env._("Win rate"), "%"),
+            "deal_size": (self.env._("Average deal size"), "money"),
+            "cycle_days": (self.env._("Sales cycle (days)"), ""),
+            "coverage": (self.env._("Pipeline coverage"), "x"),
+            "activity_to_close": (self.env._("Activities per won deal"), ""),
+            "won_count": (self.env._("Won"), "count"),
+            "lost_count": (self.env._("Lost"), "count"),
+        }
+
+        def show(value, unit):
+            if value is None:
+                return "—"
+            if unit == "count":
+                return tools.formatLang(self.env, value, digits=0)
+            if unit == "money":
+                return tools.format_amount(
+                    self.env, value, team.currency_id or self.env.company.currency_id
+                )
+            number = tools.formatLang(self.env, value, digits=2 if unit == "x" else 1)
+            return {"%": f"{number} %", "x": f"{number}×"}.get(unit, number)
+
+        Lead = self.env["crm.lead"]
+        open_deals = self._open_domain(base)
+        return {
+            "period": {
+                "start": fields.Date.to_string(start_day),
+                "end": fields.Date.to_string(end_day - relativedelta(days=1)),
+            },
+            "kpis": [
+                {
+                    "label": label,
+                    "value": show(current[name]["value"], unit),
+                    "previous": show(previous[name]["value"], unit),
+                    "band": " – ".join(show(bound, unit) for bound in HEALTHY_BANDS[name])
+                    if name in HEALTHY_BANDS
+                    else "",
+                }
+                for name, (label, unit) in labels.items()
+            ],
+            "overdue": Lead.search(
+                [*open_deals, ("sla_state", "=", "overdue")],
+                order="date_last_stage_update",
+                limit=20,
+            ),
+            "top": Lead.search(open_deals, order="score desc, expected_revenue desc", limit=10),
+        }
