@@ -1,6 +1,8 @@
 from odoo.tests import HttpCase, tagged
+from odoo.tools import SQL
 
 from .common import PipelineOptimizerCommon
+from .test_pipeline_dashboard import PipelineDashboardCommon
 
 
 @tagged("post_install", "-at_install")
@@ -45,4 +47,47 @@ class TestPipelineUi(HttpCase, PipelineOptimizerCommon):
             "/odoo/crm",
             "crm_pipeline_optimizer_stage_tooltip",
             login=self.user_salesman_own.login,
+        )
+
+    def test_kanban_card_shows_stage_clock_stale_and_score(self):
+        Lead = self.env["crm.lead"]
+        values = {
+            "type": "opportunity",
+            "user_id": self.user_salesman_own.id,
+            "team_id": self.sales_team.id,
+            "stage_id": self.stage_negotiation.id,
+        }
+        stuck = Lead.create({**values, "name": "Tour stuck deal", "is_budget_confirmed": True})
+        Lead.create({**values, "name": "Tour fresh deal"})
+        # No closed history: the score is the qualification alone (budget confirmed: 30).
+        self.env["crm.lead.scoring.factor"].search([]).unlink()
+        stuck._update_scores()
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """UPDATE crm_lead SET date_last_stage_update = now() - interval '30 days',
+                                       write_date = now() - interval '10 days'
+                    WHERE id = %s""",
+                stuck.id,
+            )
+        )
+        self.start_tour(
+            "/odoo/crm", "crm_pipeline_optimizer_kanban_card", login=self.user_salesman_own.login
+        )
+
+
+@tagged("post_install", "-at_install")
+class TestPipelineDashboardUi(HttpCase, PipelineDashboardCommon):
+    def test_salesperson_dashboard(self):
+        self.start_tour(
+            "/odoo/action-crm_pipeline_optimizer.action_crm_pipeline_dashboard",
+            "crm_pipeline_optimizer_dashboard_salesperson",
+            login=self.user_salesman_own.login,
+        )
+
+    def test_manager_dashboard(self):
+        self.start_tour(
+            "/odoo/action-crm_pipeline_optimizer.action_crm_pipeline_dashboard",
+            "crm_pipeline_optimizer_dashboard_manager",
+            login=self.user_sales_manager.login,
         )
