@@ -1,6 +1,20 @@
 from . import models
 
 
+def _pre_init_prepare_leads(env):
+    """Before the module's fields exist: keep the stars given by hand, and make the columns
+    of the stored computed fields so that Odoo does not compute them lead by lead through
+    the ORM (which would also stamp every lead's write_date, the 'last update' that stale
+    deals read). The post-init hook fills them in bulk."""
+    _pre_init_keep_stars(env)
+    env.cr.execute(
+        """ALTER TABLE crm_lead ADD COLUMN IF NOT EXISTS score INTEGER,
+                               ADD COLUMN IF NOT EXISTS score_rule INTEGER,
+                               ADD COLUMN IF NOT EXISTS score_learned INTEGER,
+                               ADD COLUMN IF NOT EXISTS score_details JSONB"""
+    )
+
+
 def _pre_init_keep_stars(env):
     """Stars already on leads were set by hand: flag them before the module's fields are
     computed, so that scoring does not replace them."""

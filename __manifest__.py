@@ -29,7 +29,7 @@
     "demo": [
         "demo/crm_lead_demo.xml",
     ],
-    "pre_init_hook": "_pre_init_keep_stars",
+    "pre_init_hook": "_pre_init_prepare_leads",
     "post_init_hook": "_post_init_score_leads",
     "assets": {
         "web.assets_backend": [

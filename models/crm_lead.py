@@ -895,8 +895,39 @@ class CrmLead(models.Model):
                 )
         self._message_log_batch(bodies=bodies)
         # sudo: the cron's user may not be a salesperson; leaders' access checked by
-        # _stale_assignees. Without quick_update, each leader is notified by email.
-        self.env["mail.activity"].sudo().create(activities)
+        # _stale_assignees. No email per activity: each leader gets one digest below.
+        self.env["mail.activity"].with_context(mail_activity_quick_update=True).sudo().create(
+            activities
+        )
+        self._notify_leaders_digest(leaders)
+
+    def _notify_leaders_digest(self, leaders):
+        """One message per team leader (inbox or email, as they chose) listing the deals of
+        this batch escalated to them."""
+        deals_by_leader = defaultdict(lambda: self.browse())
+        for lead in self:
+            if leaders.get(lead.id):
+                deals_by_leader[leaders[lead.id]] |= lead
+        for leader, deals in deals_by_leader.items():
+            lines = Markup("").join(
+                Markup('<li><a href="/odoo/crm/%s">%s</a>: %s</li>')
+                % (
+                    deal.id,
+                    deal.name,
+                    self.env._(
+                        "%(days)s days in %(stage)s",
+                        days=deal.days_in_stage,
+                        stage=deal.stage_id.name,
+                    ),
+                )
+                for deal in deals
+            )
+            self.env["mail.thread"].sudo().message_notify(
+                partner_ids=leader.partner_id.ids,
+                subject=self.env._("Deals stuck in their stage: %(count)s", count=len(deals)),
+                body=Markup("<p>%s</p><ul>%s</ul>")
+                % (self.env._("These deals are overdue in their stage and need a review:"), lines),
+            )
 
     # ------------------------------------------------------------------ crons
     @api.model

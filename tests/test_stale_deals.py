@@ -373,6 +373,13 @@ class TestEscalationCron(StaleDealsCommon):
             message = lead.message_ids[0]
             self.assertIn("Escalated: 22 days in Negotiation, expected at most 21", message.body)
             self.assertIn(self.user_sales_manager.name, message.body)
+            digest = self.env["mail.message"].search(
+                [("partner_ids", "in", self.user_sales_manager.partner_id.ids)],
+                order="id desc",
+                limit=1,
+            )
+            self.assertEqual(digest.subject, "Deals stuck in their stage: 1")
+            self.assertIn(lead.name, digest.body)
         with freeze_time(T0 + timedelta(days=40)):
             self.assertFalse(self.Lead._cron_escalate_overdue() & lead, "once per visit")
             self.assertEqual(lead.priority, "1")

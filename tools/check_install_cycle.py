@@ -13,7 +13,18 @@ from odoo import SUPERUSER_ID, api
 from odoo.modules.registry import Registry
 
 MODULE = "crm_pipeline_optimizer"
-OUR_FIELDS = ("expected_days_min", "expected_days_max", "exit_criteria")
+# A few stored fields of each model the module extends: (model, field).
+OUR_FIELDS = (
+    ("crm.stage", "expected_days_min"),
+    ("crm.stage", "expected_days_max"),
+    ("crm.stage", "exit_criteria"),
+    ("crm.lead", "score"),
+    ("crm.lead", "is_priority_manual"),
+    ("crm.lead", "date_stale"),
+    ("crm.lead", "is_escalated"),
+    ("crm.team", "stale_after_days"),
+    ("res.company", "pipeline_stale_after_days"),
+)
 
 results = []
 
@@ -47,17 +58,25 @@ def lead_stars(env):
     return dict(env.cr.fetchall())
 
 
+def lead_write_dates(env):
+    env.cr.execute("SELECT id, write_date FROM crm_lead")
+    return dict(env.cr.fetchall())
+
+
 def leftovers(env):
-    fields = env["ir.model.fields"].search_count(
-        [("model", "=", "crm.stage"), ("name", "in", OUR_FIELDS)]
+    fields = sum(
+        env["ir.model.fields"].search_count([("model", "=", model), ("name", "=", name)])
+        for model, name in OUR_FIELDS
     )
     data = env["ir.model.data"].search_count([("module", "=", MODULE)])
-    env.cr.execute(
-        "SELECT count(*) FROM information_schema.columns "
-        "WHERE table_name = 'crm_stage' AND column_name = ANY(%s)",
-        [list(OUR_FIELDS)],
-    )
-    columns = env.cr.fetchone()[0]
+    columns = 0
+    for model, name in OUR_FIELDS:
+        env.cr.execute(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_name = %s AND column_name = %s",
+            [model.replace(".", "_"), name],
+        )
+        columns += env.cr.fetchone()[0]
     state = env["ir.module.module"].search([("name", "=", MODULE)]).state
     return fields, data, columns, state
 
@@ -83,6 +102,7 @@ def main(conf, dbname):
     )
 
     stars_before = with_env(dbname, lead_stars)
+    write_dates_before = with_env(dbname, lead_write_dates)
     with_env(dbname, install)
     fields, data, columns, state = with_env(dbname, leftovers)
     stars_after = with_env(dbname, lead_stars)
@@ -91,6 +111,13 @@ def main(conf, dbname):
         "stars given before the install are kept",
         not changed and any(stars != "0" for stars in stars_before.values()),
         f"{len(changed)} leads changed stars",
+    )
+    write_dates_after = with_env(dbname, lead_write_dates)
+    touched = [lead for lead, date in write_dates_before.items() if write_dates_after[lead] != date]
+    check(
+        "the install leaves the leads' last update alone (stale deals read it)",
+        not touched,
+        f"{len(touched)} of {len(write_dates_before)} leads touched",
     )
     check("installed again", state == "installed", state)
     check("fields back", fields == len(OUR_FIELDS), f"{fields} fields")

@@ -235,7 +235,8 @@ class Generator:
                 visits[-1][0],
                 visits[-1][1],
                 create_date,
-                create_date,
+                # Last edit of the deal: its last stage change, or its closing.
+                closed or visits[-1][1],
                 date_open,
                 0 if date_open else None,
                 closed,

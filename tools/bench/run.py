@@ -258,7 +258,29 @@ def bench_stale(env, measure):
     env.cr.rollback()
 
 
-SECTIONS = [bench_anchors, bench_scoring, bench_stale]
+def bench_dashboard(env, measure):
+    """The dashboard's data for a sales administrator (the whole company: the largest
+    scope) and for one salesperson, per period, warm caches as a user reopening it."""
+    admin = env.ref("base.user_admin")
+    Dashboard = env(user=admin)["crm.pipeline.dashboard"]
+    for period in ("month", "quarter", "year"):
+        Dashboard.get_dashboard_data(period)
+        result = measure.run(lambda period=period: Dashboard.get_dashboard_data(period), cold=False)
+        figure(f"dashboard_manager_{period}_seconds", result["seconds"], "s")
+        figure(f"dashboard_manager_{period}_queries", result["queries"], "queries")
+    env.cr.execute(
+        "SELECT user_id FROM crm_lead WHERE user_id IS NOT NULL GROUP BY user_id "
+        "ORDER BY COUNT(*) DESC LIMIT 1"
+    )
+    salesperson = env["res.users"].browse(env.cr.fetchone()[0])
+    Dashboard = env(user=salesperson)["crm.pipeline.dashboard"]
+    Dashboard.get_dashboard_data("quarter")
+    result = measure.run(lambda: Dashboard.get_dashboard_data("quarter"), cold=False)
+    figure("dashboard_salesperson_quarter_seconds", result["seconds"], "s")
+    figure("dashboard_salesperson_quarter_queries", result["queries"], "queries")
+
+
+SECTIONS = [bench_anchors, bench_scoring, bench_stale, bench_dashboard]
 
 
 def main():
