@@ -382,9 +382,9 @@ class Generator:
                 self.cr._obj,
                 """INSERT INTO mail_activity (res_model_id, res_model, res_id, activity_type_id,
                     user_id, date_deadline, summary, res_name, create_date, write_date,
-                    create_uid, write_uid, automated)
+                    create_uid, write_uid, automated, active)
                 VALUES %s""",
-                [(*a, 1, 1, False) for a in activities],
+                [(*a, 1, 1, False, True) for a in activities],
                 page_size=len(activities),
             )
         return len(messages), len(activities)

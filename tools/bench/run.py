@@ -208,6 +208,7 @@ def bench_stale(env, measure):
     Lead = env["crm.lead"]
     now = fields.Datetime.now()
     vacuum(env, "crm_lead")
+    vacuum(env, "mail_activity")
 
     def count(query):
         env.cr.execute(odoo.tools.SQL("SELECT COUNT(*) FROM (%s) q", query))
