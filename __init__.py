@@ -34,3 +34,11 @@ def _pre_init_escalation_columns(env):
 def _post_init_score_leads(env):
     """Learn from the history the database already has and score its open leads."""
     env["crm.lead"]._update_all_scores()
+
+
+def _uninstall_drop_indexes(env):
+    """Indexes the module added on crm's table: the stale selection's and date_closed's."""
+    env.cr.execute(
+        """DROP INDEX IF EXISTS crm_lead_open_opportunity_write_date_index;
+           DROP INDEX IF EXISTS crm_lead__date_closed_index"""
+    )

@@ -31,6 +31,7 @@
     ],
     "pre_init_hook": "_pre_init_prepare_leads",
     "post_init_hook": "_post_init_score_leads",
+    "uninstall_hook": "_uninstall_drop_indexes",
     "assets": {
         "web.assets_backend": [
             "crm_pipeline_optimizer/static/src/**/*",

@@ -108,7 +108,14 @@ class CrmPipelineDashboard(models.AbstractModel):
         ]
 
     # ------------------------------------------------------------------ figures
-    def _kpis(self, base, start, end, target):
+    def _open_pipeline(self, base):
+        """[(stage, count, expected revenue)] of the open opportunities: one query, shared
+        by the KPIs of both periods (the pipeline is today's) and the stage chart."""
+        return self.env["crm.lead"]._read_group(
+            self._open_domain(base), ["stage_id"], ["__count", "expected_revenue:sum"]
+        )
+
+    def _kpis(self, base, start, end, target, pipeline):
         Lead = self.env["crm.lead"].with_context(active_test=False)
         created = [*base, *self._between("create_date", start, end)]
         by_type = dict(Lead._read_group(created, ["type"], ["__count"]))
@@ -119,9 +126,8 @@ class CrmPipelineDashboard(models.AbstractModel):
             won, [], ["__count", "expected_revenue:sum", "expected_revenue:avg", "day_close:avg"]
         )
         lost_count = Lead._read_group(lost, [], ["__count"])[0][0]
-        [(open_count, open_amount)] = Lead._read_group(
-            self._open_domain(base), [], ["__count", "expected_revenue:sum"]
-        )
+        open_count = sum(count for _stage, count, _amount in pipeline)
+        open_amount = sum(amount or 0 for _stage, _count, amount in pipeline)
         done_activities = self._done_activity_count(won)
         closed = won_count + lost_count
 
@@ -190,12 +196,9 @@ class CrmPipelineDashboard(models.AbstractModel):
             total = total * len(teams) / members
         return total
 
-    def _charts(self, base, start, end):
+    def _charts(self, base, start, end, pipeline):
         Lead = self.env["crm.lead"].with_context(active_test=False)
         year_ago = end - relativedelta(months=12)
-        pipeline = Lead._read_group(
-            self._open_domain(base), ["stage_id"], ["__count", "expected_revenue:sum"]
-        )
         sources = Lead._read_group(
             [*base, *self._between("create_date", year_ago, end)],
             ["create_date:month", "source_id"],
@@ -287,9 +290,14 @@ class CrmPipelineDashboard(models.AbstractModel):
         )
         previous_days = (start_day - relativedelta(months=PERIOD_MONTHS[period]), start_day)
         target = self._target(teams, scope, start_day, end_day)
-        current = self._kpis(base, start, end, target)
+        pipeline = self._open_pipeline(base)
+        current = self._kpis(base, start, end, target, pipeline)
         previous = self._kpis(
-            base, previous_start, previous_end, self._target(teams, scope, *previous_days)
+            base,
+            previous_start,
+            previous_end,
+            self._target(teams, scope, *previous_days),
+            pipeline,
         )
         for name, kpi in current.items():
             kpi["previous"] = previous[name]["value"]
@@ -305,7 +313,7 @@ class CrmPipelineDashboard(models.AbstractModel):
             "teams": [{"id": team.id, "name": team.name} for team in teams],
             "target": target,
             "kpis": current,
-            "charts": self._charts(base, start, end),
+            "charts": self._charts(base, start, end, pipeline),
         }
 
     # ------------------------------------------------------------------ report
@@ -315,9 +323,16 @@ class CrmPipelineDashboard(models.AbstractModel):
         )
         base = [("team_id", "=", team.id)]
         previous_days = (start_day - relativedelta(months=PERIOD_MONTHS[period]), start_day)
-        current = self._kpis(base, start, end, self._target(team, "team", start_day, end_day))
+        pipeline = self._open_pipeline(base)
+        current = self._kpis(
+            base, start, end, self._target(team, "team", start_day, end_day), pipeline
+        )
         previous = self._kpis(
-            base, previous_start, previous_end, self._target(team, "team", *previous_days)
+            base,
+            previous_start,
+            previous_end,
+            self._target(team, "team", *previous_days),
+            pipeline,
         )
         labels = {
             "conversion_rate": (self.env._("Lead → opportunity"), "%"),
