@@ -13,8 +13,8 @@ serve:          ## serve the demo database
 test:           ## every test and linter; the last line is the summary
 	tools/test.sh
 
-lint:           ## linters only
-	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+lint:           ## linters only (ruff, pylint-odoo), as the test command runs them
+	bash tools/test.sh --lint-only
 
 bench-data:     ## build the benchmark database: make bench-data N=200000 SEED=42
 	tools/bench.sh data

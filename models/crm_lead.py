@@ -149,7 +149,7 @@ class CrmLead(models.Model):
     )
 
     def init(self):
-        super().init()
+        res = super().init()
         # The stale selection's range: open opportunities by last update.
         tools.create_index(
             self.env.cr,
@@ -158,6 +158,7 @@ class CrmLead(models.Model):
             ["write_date"],
             where="active AND type = 'opportunity'",
         )
+        return res
 
     @api.depends(*SCORE_STATIC_DEPENDS)
     def _compute_score(self):

@@ -147,6 +147,10 @@ cleanup() {
 trap cleanup EXIT
 
 run_linters
+if [ "${1:-}" = "--lint-only" ]; then
+    echo "linters failed: $LINT_FAILED"
+    exit "$LINT_FAILED"
+fi
 dropdb --if-exists "$TEST_DB" >/dev/null 2>&1
 install_with_at_install_tests
 if [ "$AT_INSTALL_FAILED" -eq 0 ] || psql -lqt | cut -d'|' -f1 | grep -qw "$TEST_DB"; then
