@@ -1,5 +1,5 @@
 # The project's commands. See README.md.
-.PHONY: setup install test lint bench bench-data serve
+.PHONY: setup install test lint pot bench bench-data serve
 
 setup:          ## install everything, build the demo database and serve it on :8069
 	tools/setup.sh
@@ -15,6 +15,9 @@ test:           ## every test and linter; the last line is the summary
 
 lint:           ## linters only (ruff, pylint-odoo), as the test command runs them
 	bash tools/test.sh --lint-only
+
+pot:            ## regenerate the translation template i18n/crm_pipeline_optimizer.pot
+	tools/i18n.sh pot
 
 bench-data:     ## build the benchmark database: make bench-data N=200000 SEED=42
 	tools/bench.sh data

@@ -47,3 +47,16 @@ odoo_src_ok() {
 pg_ready() {
     pg_isready -q 2>/dev/null
 }
+
+# The addon as Odoo sees it: a directory named after the module whose entries link to the
+# checkout's, hidden ones (.venv, .build, .git) left out. A link to the whole checkout would
+# put .build inside itself: Odoo's translation export, which follows links, would never end.
+link_addon() {
+    local target=$ADDONS_DIR/$MODULE entry
+    [ -L "$target" ] && rm "$target"
+    mkdir -p "$target"
+    find "$target" -maxdepth 1 -type l -delete
+    for entry in "$PROJECT_DIR"/*; do
+        ln -sfn "$entry" "$target/$(basename "$entry")"
+    done
+}

@@ -92,9 +92,8 @@ create_virtualenv() {
 }
 
 write_odoo_config() {
-    mkdir -p "$ADDONS_DIR"
     # Odoo finds an addon by its directory name; the checkout may be named anything.
-    ln -sfn "$PROJECT_DIR" "$ADDONS_DIR/$MODULE"
+    link_addon
     local addons_path=$ODOO_SRC/odoo/addons
     [ -d "$ODOO_SRC/addons" ] && addons_path=$ODOO_SRC/addons,$addons_path
     cat >"$ODOO_CONF" <<EOF

@@ -107,6 +107,15 @@ EOF
     fi
 }
 
+run_i18n_check() {
+    step "Translation template is current"
+    if bash "$PROJECT_DIR/tools/i18n.sh" check "$TEST_DB"; then
+        I18N_PASSED=1
+    else
+        I18N_FAILED=1
+    fi
+}
+
 odoo_addon_dir() {
     local dir
     for dir in "$ODOO_SRC/addons/$1" "$ODOO_SRC/odoo/addons/$1"; do
@@ -137,7 +146,7 @@ run_install_cycle() {
 }
 
 check_prerequisites
-CYCLE_PASSED=0 CYCLE_FAILED=0 LINT_FAILED=0 AT_INSTALL_PASSED=0 AT_INSTALL_FAILED=0 PYTEST_PASSED=0 PYTEST_FAILED=0 PYTEST_SKIPPED=0
+I18N_PASSED=0 I18N_FAILED=0 CYCLE_PASSED=0 CYCLE_FAILED=0 LINT_FAILED=0 AT_INSTALL_PASSED=0 AT_INSTALL_FAILED=0 PYTEST_PASSED=0 PYTEST_FAILED=0 PYTEST_SKIPPED=0
 cleanup() {
     for db in "$TEST_DB" "$CYCLE_DB"; do
         dropdb --if-exists "$db" >/dev/null 2>&1
@@ -146,6 +155,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
+link_addon
 run_linters
 if [ "${1:-}" = "--lint-only" ]; then
     echo "linters failed: $LINT_FAILED"
@@ -155,14 +165,16 @@ dropdb --if-exists "$TEST_DB" >/dev/null 2>&1
 install_with_at_install_tests
 if [ "$AT_INSTALL_FAILED" -eq 0 ] || psql -lqt | cut -d'|' -f1 | grep -qw "$TEST_DB"; then
     run_pytest
+    run_i18n_check
 fi
 run_install_cycle
 
 # A skipped test is a test that did not run: it counts as a failure here.
-failed=$((LINT_FAILED + AT_INSTALL_FAILED + PYTEST_FAILED + PYTEST_SKIPPED + CYCLE_FAILED))
-passed=$((AT_INSTALL_PASSED + PYTEST_PASSED + CYCLE_PASSED))
+failed=$((LINT_FAILED + AT_INSTALL_FAILED + PYTEST_FAILED + PYTEST_SKIPPED + I18N_FAILED + CYCLE_FAILED))
+passed=$((AT_INSTALL_PASSED + PYTEST_PASSED + I18N_PASSED + CYCLE_PASSED))
 echo "linters failed: $LINT_FAILED; at_install: $AT_INSTALL_PASSED passed, $AT_INSTALL_FAILED failed;" \
     "pytest (module, $ODOO_SUITES): $PYTEST_PASSED passed, $PYTEST_FAILED failed, $PYTEST_SKIPPED skipped;" \
+    "translation template: $I18N_PASSED passed, $I18N_FAILED failed;" \
     "install cycle: $CYCLE_PASSED passed, $CYCLE_FAILED failed"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
