@@ -133,10 +133,10 @@ class CrmLead(models.Model):
         "activity done) for more than the team's stale delay.",
     )
     date_stale = fields.Datetime(
-        string="Stale Since",
+        string="Found Stale On",
         copy=False,
         readonly=True,
-        help="When the follow-up job found the opportunity stale. Cleared once it is not.",
+        help="When the follow-up job last found the opportunity stale and followed it up.",
     )
     date_escalated = fields.Datetime(string="Escalated On", copy=False, readonly=True)
     is_escalated = fields.Boolean(
@@ -720,24 +720,21 @@ class CrmLead(models.Model):
     @api.model
     def _cron_stale_followups(self, batch_size=STALE_BATCH_SIZE):
         """Gives each stale opportunity one follow-up activity for its salesperson (else
-        its team leader), one batch per call. A lead handled is marked `date_stale`, so
-        that a second run creates nothing; the mark goes once the lead is not stale."""
+        its team leader), one batch per call. A lead handled is stamped `date_stale`: it is
+        taken again only once it had news after that (a quiet spell is followed up once,
+        however often the job runs; the next quiet spell gets its own follow-up)."""
         now = fields.Datetime.now()
         self.env.flush_all()
-        # The marked leads still stale, computed once and looked up in a hash (NOT IN over
-        # a materialized set): fast whatever PostgreSQL guesses of the marks and activities
-        # written by the batches before, which its statistics do not know yet.
-        self.env.cr.execute(
-            SQL(
-                """WITH still_stale AS MATERIALIZED (%s AND l.date_stale IS NOT NULL)
-                   UPDATE crm_lead SET date_stale = NULL
-                    WHERE date_stale IS NOT NULL
-                      AND id NOT IN (SELECT id FROM still_stale)""",
-                self._stale_query(now),
-            )
+        new_quiet_spell = SQL(
+            """(l.date_stale IS NULL OR l.write_date > l.date_stale
+                OR EXISTS (SELECT 1 FROM mail_message m
+                            WHERE m.model = 'crm.lead' AND m.res_id = l.id
+                              AND m.date > l.date_stale
+                              AND (m.message_type IN %s OR m.mail_activity_type_id IS NOT NULL)))""",
+            NEWS_MESSAGE_TYPES,
         )
         leads, remaining = self._stale_lock_batch(
-            SQL("%s AND l.date_stale IS NULL", self._stale_query(now)), batch_size
+            SQL("%s AND %s", self._stale_query(now), new_quiet_spell), batch_size
         )
         if leads:
             activities = leads._schedule_stale_followups()

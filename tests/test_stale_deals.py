@@ -248,15 +248,27 @@ class TestStaleFollowupCron(StaleDealsCommon):
         with freeze_time(T0 + timedelta(days=4)):
             self.Lead._cron_stale_followups()
             self.assertFalse(self.Lead._cron_stale_followups() & lead)
+        with freeze_time(T0 + timedelta(days=4, hours=1)):
             self._followups(lead).with_user(self.user_salesman_own).action_feedback("Called")
+            lead.invalidate_recordset(["is_stale"])
             self.assertFalse(lead.is_stale)
         with freeze_time(T0 + timedelta(days=6)):
-            self.Lead._cron_stale_followups()
-            self.assertFalse(lead.date_stale, "the mark goes once the deal is not stale")
+            self.assertFalse(self.Lead._cron_stale_followups() & lead, "news two days ago")
             self.assertFalse(self._followups(lead))
-        with freeze_time(T0 + timedelta(days=8, hours=1)):
-            self.assertTrue(self.Lead._cron_stale_followups() & lead)
+        with freeze_time(T0 + timedelta(days=8, hours=2)):
+            self.assertTrue(self.Lead._cron_stale_followups() & lead, "a new quiet spell")
             self.assertEqual(len(self._followups(lead)), 1)
+            self.assertEqual(lead.date_stale, T0 + timedelta(days=8, hours=2))
+            self.assertFalse(self.Lead._cron_stale_followups() & lead)
+
+    def test_cancelled_followup_is_not_planned_again_in_the_same_quiet_spell(self):
+        lead = self._opportunity()
+        with freeze_time(T0 + timedelta(days=4)):
+            self.Lead._cron_stale_followups()
+            self._followups(lead).unlink()
+            self.assertTrue(lead.is_stale)
+            self.assertFalse(self.Lead._cron_stale_followups() & lead)
+        self.assertFalse(self._followups(lead))
 
     def test_configured_activity_type(self):
         call = self.env["mail.activity.type"].create(
