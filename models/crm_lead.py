@@ -730,7 +730,8 @@ class CrmLead(models.Model):
                 OR EXISTS (SELECT 1 FROM mail_message m
                             WHERE m.model = 'crm.lead' AND m.res_id = l.id
                               AND m.date > l.date_stale
-                              AND (m.message_type IN %s OR m.mail_activity_type_id IS NOT NULL)))""",
+                              AND (m.message_type IN %s
+                                   OR m.mail_activity_type_id IS NOT NULL)))""",
             NEWS_MESSAGE_TYPES,
         )
         leads, remaining = self._stale_lock_batch(
@@ -743,10 +744,10 @@ class CrmLead(models.Model):
             )
             leads.invalidate_recordset(["date_stale"])
             _logger.info(
-                "Stale deals: %s opportunities marked stale, %s follow-ups scheduled, %s left",
+                "Stale deals: %s opportunities found stale, %s follow-ups scheduled%s",
                 len(leads),
                 len(activities),
-                remaining,
+                ", more to do" if remaining else "",
             )
         self.env["ir.cron"]._notify_progress(done=len(leads), remaining=remaining)
         return leads
@@ -754,8 +755,10 @@ class CrmLead(models.Model):
     @api.model
     def _stale_lock_batch(self, selection, batch_size):
         """The first `batch_size` leads of `selection` (SQL of ids) that no one is editing
-        right now, locked for this transaction, and how many are left after them. A lead
-        being edited is skipped: the next run takes it."""
+        right now, locked for this transaction, and whether more may be left (a full
+        batch). A lead being edited is skipped: the next run takes it. Not counting what is
+        left spares a second pass over the selection: ir.cron only needs to know whether
+        to run again."""
         self.env.cr.execute(
             SQL(
                 """SELECT l.id FROM crm_lead l
@@ -767,10 +770,7 @@ class CrmLead(models.Model):
             )
         )
         ids = [row[0] for row in self.env.cr.fetchall()]
-        if len(ids) < batch_size:
-            return self.browse(ids), 0
-        self.env.cr.execute(SQL("SELECT COUNT(*) FROM (%s) todo", selection))
-        return self.browse(ids), max(0, self.env.cr.fetchone()[0] - len(ids))
+        return self.browse(ids), int(len(ids) == batch_size)
 
     def _schedule_stale_followups(self):
         assignees = self._stale_assignees(
@@ -867,7 +867,11 @@ class CrmLead(models.Model):
                 )
             )
             leads.invalidate_recordset(["date_escalated", "is_escalated", "priority"])
-            _logger.info("Stale deals: %s opportunities escalated, %s left", len(leads), remaining)
+            _logger.info(
+                "Stale deals: %s opportunities escalated%s",
+                len(leads),
+                ", more to do" if remaining else "",
+            )
         self.env["ir.cron"]._notify_progress(done=len(leads), remaining=remaining)
         return leads
 
