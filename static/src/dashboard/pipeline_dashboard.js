@@ -169,10 +169,11 @@ export class PipelineDashboard extends Component {
                 }
             };
         }
-        for (const axis of ["x", "y"]) {
-            if (config.options.scales?.[axis] && axis === (config.options.indexAxis === "y" ? "y" : "x")) {
-                config.options.scales[axis].reverse = this.isRtl && axis === "x";
-            }
+        if (this.isRtl && config.options.scales) {
+            // Right to left: the horizontal axis runs from the right, the vertical one
+            // stands on the right.
+            config.options.scales.x = { ...config.options.scales.x, reverse: true };
+            config.options.scales.y = { ...config.options.scales.y, position: "right" };
         }
         this.charts.push(new Chart(ref.el, config));
     }
