@@ -4,3 +4,4 @@ from . import test_pipeline_ui
 from . import test_stale_deals
 from . import test_pipeline_automation
 from . import test_pipeline_dashboard
+from . import test_i18n
