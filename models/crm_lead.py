@@ -794,7 +794,7 @@ class CrmLead(models.Model):
                     "summary": activity_type.summary
                     or self.env._("Follow up: this deal has gone quiet"),
                     "user_id": user.id,
-                    "date_deadline": fields.Date.context_today(self.with_user(user)),
+                    "date_deadline": fields.Date.context_today(self.with_context(tz=user.tz)),
                 }
             )
         # The activity itself is the notification (assignee's activity menu): no email
@@ -904,7 +904,7 @@ class CrmLead(models.Model):
                         "activity_type_id": activity_type.id,
                         "summary": self.env._("Stuck for %(days)s days in %(stage)s", **values),
                         "user_id": leader.id,
-                        "date_deadline": fields.Date.context_today(self.with_user(leader)),
+                        "date_deadline": fields.Date.context_today(self.with_context(tz=leader.tz)),
                     }
                 )
             else:
