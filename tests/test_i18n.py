@@ -149,3 +149,9 @@ class TestRightToLeft(HttpCase, PipelineOptimizerCommon):
         self.start_tour(
             "/odoo/crm", "crm_pipeline_optimizer_arabic", login=self.user_salesman_own.login
         )
+
+    def test_persian_salesperson_works_right_to_left(self):
+        self.user_salesman_own.lang = "fa_IR"
+        self.start_tour(
+            "/odoo/crm", "crm_pipeline_optimizer_persian", login=self.user_salesman_own.login
+        )

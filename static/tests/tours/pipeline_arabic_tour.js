@@ -27,6 +27,19 @@ registry.category("web_tour.tours").add("crm_pipeline_optimizer_arabic", {
             },
         },
         {
+            content: "Open the deal",
+            trigger: ".o_kanban_record:contains(Arabic stuck deal)",
+            run: "click",
+        },
+        {
+            content: "The form is right to left, its Qualification tab in Arabic",
+            trigger: "body.o_rtl .o_form_view .o_notebook a:contains(التأهيل)",
+        },
+        {
+            content: "Its stage clock reads overdue, in Arabic",
+            trigger: ".o_form_view div[name=opportunity_stage_clock]:contains(متأخرة)",
+        },
+        {
             content: "Open the dashboard from the menu",
             trigger: ".o_main_navbar a[data-menu-xmlid='crm_pipeline_optimizer.crm_pipeline_dashboard_menu']",
             run: "click",
@@ -42,6 +55,29 @@ registry.category("web_tour.tours").add("crm_pipeline_optimizer_arabic", {
         {
             content: "Charts are drawn",
             trigger: ".o_pipeline_chart canvas",
+        },
+    ],
+});
+
+registry.category("web_tour.tours").add("crm_pipeline_optimizer_persian", {
+    url: "/odoo/crm",
+    steps: () => [
+        {
+            content: "The web client is right to left",
+            trigger: "body.o_rtl .o_kanban_renderer",
+        },
+        {
+            content: "The stale marker speaks Persian",
+            trigger: ".o_kanban_record:contains(Arabic stuck deal) .o_pipeline_stale:contains(راکد)",
+        },
+        {
+            content: "Open the deal",
+            trigger: ".o_kanban_record:contains(Arabic stuck deal)",
+            run: "click",
+        },
+        {
+            content: "The form's Qualification tab in Persian",
+            trigger: "body.o_rtl .o_form_view .o_notebook a:contains(واجد شرایط بودن)",
         },
     ],
 });
