@@ -320,14 +320,11 @@ class CrmLead(models.Model):
         if operator not in ("=", "!=", "in", "not in"):
             return NotImplemented
         states = [value] if operator in ("=", "!=") else list(value)
-        query = self._sla_state_query(fields.Datetime.now(), [s for s in states if s])
         positive = operator in ("=", "in")
         if False in states or None in states:  # "no SLA" is what no state covers
             positive = not positive
-            query = self._sla_state_query(
-                fields.Datetime.now(),
-                [s for s in ("on_track", "at_risk", "overdue") if s not in states],
-            )
+            states = [s for s in ("on_track", "at_risk", "overdue") if s not in states]
+        query = self._sla_state_query(fields.Datetime.now(), [s for s in states if s])
         return [("id", "in" if positive else "not in", query)]
 
     @api.model
@@ -674,13 +671,33 @@ class CrmLead(models.Model):
 
     # ------------------------------------------------------------------ stale deals
     @api.model
+    def _news_since(self, since):
+        """SQL: the lead `l` has news after `since` (SQL): a message written by a person
+        or an activity done."""
+        return SQL(
+            """EXISTS (SELECT 1 FROM mail_message m
+                        WHERE m.model = 'crm.lead' AND m.res_id = l.id AND m.date > %s
+                          AND (m.message_type IN %s OR m.mail_activity_type_id IS NOT NULL))""",
+            since,
+            NEWS_MESSAGE_TYPES,
+        )
+
+    @api.model
     def _stale_query(self, now):
         """SELECT of the ids of stale opportunities (`l` is the lead): open, no planned
         activity, no update and no news for more than the stale delay of their team, else
         of their company. Whole days count, as days_in_stage does."""
-        delay = SQL(
-            "make_interval(days => COALESCE(NULLIF(t.stale_after_days, 0), "
-            "c.pipeline_stale_after_days, 3) + 1)"
+        since = SQL(
+            "%s - make_interval(days => COALESCE(NULLIF(t.stale_after_days, 0), "
+            "c.pipeline_stale_after_days, 3) + 1)",
+            now,
+        )
+        # The shortest delay of all, computed once by PostgreSQL (an init plan), bounds
+        # write_date so that the index is used before each row's own delay is evaluated.
+        shortest = SQL(
+            """(SELECT LEAST(
+                   (SELECT MIN(stale_after_days) FROM crm_team WHERE stale_after_days > 0),
+                   (SELECT MIN(pipeline_stale_after_days) FROM res_company), 3) + 1)"""
         )
         return SQL(
             """SELECT l.id FROM crm_lead l
@@ -689,33 +706,16 @@ class CrmLead(models.Model):
                  LEFT JOIN res_company c ON c.id = l.company_id
                 WHERE l.active AND l.type = 'opportunity' AND s.is_won IS NOT TRUE
                   AND l.write_date <= %(now)s - interval '1 day' * %(shortest)s
-                  AND l.write_date <= %(now)s - %(delay)s
+                  AND l.write_date <= %(since)s
                   AND NOT EXISTS (SELECT 1 FROM mail_activity a
                                    WHERE a.res_model = 'crm.lead' AND a.res_id = l.id
                                      AND a.active)
-                  AND NOT EXISTS (SELECT 1 FROM mail_message m
-                                   WHERE m.model = 'crm.lead' AND m.res_id = l.id
-                                     AND m.date > %(now)s - %(delay)s
-                                     AND (m.message_type IN %(news)s
-                                          OR m.mail_activity_type_id IS NOT NULL))""",
+                  AND NOT %(news)s""",
             now=now,
-            delay=delay,
-            # The shortest delay of all, as a plain bound: lets PostgreSQL use the
-            # write_date index before it evaluates each row's own delay.
-            shortest=self._stale_shortest_delay() + 1,
-            news=NEWS_MESSAGE_TYPES,
+            since=since,
+            shortest=shortest,
+            news=self._news_since(since),
         )
-
-    @api.model
-    def _stale_shortest_delay(self):
-        self.env.cr.execute(
-            SQL(
-                """SELECT LEAST(
-                       (SELECT MIN(stale_after_days) FROM crm_team WHERE stale_after_days > 0),
-                       (SELECT MIN(pipeline_stale_after_days) FROM res_company), 3)"""
-            )
-        )
-        return self.env.cr.fetchone()[0]
 
     @api.model
     def _cron_stale_followups(self, batch_size=STALE_BATCH_SIZE):
@@ -726,13 +726,8 @@ class CrmLead(models.Model):
         now = fields.Datetime.now()
         self.env.flush_all()
         new_quiet_spell = SQL(
-            """(l.date_stale IS NULL OR l.write_date > l.date_stale
-                OR EXISTS (SELECT 1 FROM mail_message m
-                            WHERE m.model = 'crm.lead' AND m.res_id = l.id
-                              AND m.date > l.date_stale
-                              AND (m.message_type IN %s
-                                   OR m.mail_activity_type_id IS NOT NULL)))""",
-            NEWS_MESSAGE_TYPES,
+            "(l.date_stale IS NULL OR l.write_date > l.date_stale OR %s)",
+            self._news_since(SQL("l.date_stale")),
         )
         leads, remaining = self._stale_lock_batch(
             SQL("%s AND %s", self._stale_query(now), new_quiet_spell), batch_size
@@ -779,6 +774,7 @@ class CrmLead(models.Model):
         default_type = self.env.ref(
             "crm_pipeline_optimizer.mail_activity_type_stale_followup", raise_if_not_found=False
         )
+        lead_model_id = self.env["ir.model"]._get_id("crm.lead")
         values = []
         for lead in self:
             user = assignees.get(lead.id)
@@ -788,7 +784,7 @@ class CrmLead(models.Model):
             activity_type = company.pipeline_followup_activity_type_id or default_type
             values.append(
                 {
-                    "res_model_id": self.env["ir.model"]._get_id("crm.lead"),
+                    "res_model_id": lead_model_id,
                     "res_id": lead.id,
                     "activity_type_id": activity_type.id,
                     "summary": activity_type.summary
@@ -879,6 +875,7 @@ class CrmLead(models.Model):
         activity_type = self.env.ref(
             "crm_pipeline_optimizer.mail_activity_type_stuck_deal", raise_if_not_found=False
         )
+        lead_model_id = self.env["ir.model"]._get_id("crm.lead")
         bodies, activities = {}, []
         for lead in self:
             leader = leaders.get(lead.id)
@@ -899,7 +896,7 @@ class CrmLead(models.Model):
                 )
                 activities.append(
                     {
-                        "res_model_id": self.env["ir.model"]._get_id("crm.lead"),
+                        "res_model_id": lead_model_id,
                         "res_id": lead.id,
                         "activity_type_id": activity_type.id,
                         "summary": self.env._("Stuck for %(days)s days in %(stage)s", **values),
