@@ -280,15 +280,14 @@ class CrmPipelineDashboard(models.AbstractModel):
             for user_id, planned, done in rows
         ]
 
-    # ------------------------------------------------------------------ public
-    @api.model
-    def get_dashboard_data(self, period="month", team_id=None, user_id=None):
-        """Everything the dashboard shows, for the reader's role and filters."""
-        scope, base, teams = self._dashboard_scope(team_id=team_id, user_id=user_id)
+    def _compare_periods(self, base, teams, scope, period):
+        """The KPIs of the current period and of the one before, for the leads of `base`:
+        ((start, end) UTC, (first day, day after) local, target, open pipeline, current
+        KPIs, previous KPIs). The open pipeline is today's, read once for both."""
         (start, end), (previous_start, previous_end), (start_day, end_day) = self._dashboard_period(
             period
         )
-        previous_days = (start_day - relativedelta(months=PERIOD_MONTHS[period]), start_day)
+        previous_day = start_day - relativedelta(months=PERIOD_MONTHS[period])
         target = self._target(teams, scope, start_day, end_day)
         pipeline = self._open_pipeline(base)
         current = self._kpis(base, start, end, target, pipeline)
@@ -296,8 +295,18 @@ class CrmPipelineDashboard(models.AbstractModel):
             base,
             previous_start,
             previous_end,
-            self._target(teams, scope, *previous_days),
+            self._target(teams, scope, previous_day, start_day),
             pipeline,
+        )
+        return (start, end), (start_day, end_day), target, pipeline, current, previous
+
+    # ------------------------------------------------------------------ public
+    @api.model
+    def get_dashboard_data(self, period="month", team_id=None, user_id=None):
+        """Everything the dashboard shows, for the reader's role and filters."""
+        scope, base, teams = self._dashboard_scope(team_id=team_id, user_id=user_id)
+        (start, end), (start_day, end_day), target, pipeline, current, previous = (
+            self._compare_periods(base, teams, scope, period)
         )
         for name, kpi in current.items():
             kpi["previous"] = previous[name]["value"]
@@ -318,21 +327,9 @@ class CrmPipelineDashboard(models.AbstractModel):
 
     # ------------------------------------------------------------------ report
     def _team_health(self, team, period):
-        (start, end), (previous_start, previous_end), (start_day, end_day) = self._dashboard_period(
-            period
-        )
         base = [("team_id", "=", team.id)]
-        previous_days = (start_day - relativedelta(months=PERIOD_MONTHS[period]), start_day)
-        pipeline = self._open_pipeline(base)
-        current = self._kpis(
-            base, start, end, self._target(team, "team", start_day, end_day), pipeline
-        )
-        previous = self._kpis(
-            base,
-            previous_start,
-            previous_end,
-            self._target(team, "team", *previous_days),
-            pipeline,
+        _dates, (start_day, end_day), _target, _pipeline, current, previous = self._compare_periods(
+            base, team, "team", period
         )
         labels = {
             "conversion_rate": (self.env._("Lead → opportunity"), "%"),
