@@ -1,5 +1,6 @@
 from odoo.addons.mail.tests.common import mail_new_test_user
 from odoo.tests import TransactionCase
+from odoo.tools import SQL
 
 
 class PipelineOptimizerCommon(TransactionCase):
@@ -53,3 +54,21 @@ class PipelineOptimizerCommon(TransactionCase):
         cls.stage_proposal = cls.env.ref("crm.stage_lead3")
         cls.stage_negotiation = cls.env.ref("crm_pipeline_optimizer.stage_negotiation")
         cls.stage_won = cls.env.ref("crm.stage_lead4")
+
+    @classmethod
+    def _backdate(cls, leads, stage_days=0, idle_days=0):
+        """Moves leads back in time behind the ORM, which would stamp write_date with now:
+        they entered their stage `stage_days` ago and were last updated `idle_days` ago."""
+        cls.env.flush_all()
+        cls.env.cr.execute(
+            SQL(
+                """UPDATE crm_lead
+                      SET date_last_stage_update = now() - make_interval(days => %s),
+                          write_date = now() - make_interval(days => %s)
+                    WHERE id IN %s""",
+                stage_days,
+                idle_days,
+                tuple(leads.ids),
+            )
+        )
+        leads.invalidate_recordset()

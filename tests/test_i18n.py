@@ -4,7 +4,6 @@ import polib
 
 from odoo.modules.module import get_module_path
 from odoo.tests import HttpCase, tagged
-from odoo.tools import SQL
 
 from .common import PipelineOptimizerCommon
 
@@ -135,15 +134,7 @@ class TestRightToLeft(HttpCase, PipelineOptimizerCommon):
                 "stage_id": cls.stage_negotiation.id,
             }
         )
-        cls.env.flush_all()
-        cls.env.cr.execute(
-            SQL(
-                """UPDATE crm_lead SET date_last_stage_update = now() - interval '30 days',
-                                       write_date = now() - interval '10 days'
-                    WHERE id = %s""",
-                stuck.id,
-            )
-        )
+        cls._backdate(stuck, stage_days=30, idle_days=10)
 
     def test_arabic_salesperson_works_right_to_left(self):
         self.start_tour(

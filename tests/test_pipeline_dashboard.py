@@ -298,12 +298,7 @@ class TestRevenueTargets(PipelineDashboardCommon):
 class TestPipelineHealthReport(PipelineDashboardCommon):
     def test_report_content(self):
         overdue = self.open.filtered(lambda lead: lead.stage_id == self.stage_negotiation)
-        self.env.flush_all()
-        self.env.cr.execute(
-            "UPDATE crm_lead SET date_last_stage_update = now() - interval '30 days' WHERE id = %s",
-            overdue.ids,
-        )
-        self.env.invalidate_all()
+        self._backdate(overdue, stage_days=30)
         report = self.env.ref("crm_pipeline_optimizer.action_report_pipeline_health")
         html = (
             report.with_user(self.user_sales_manager)

@@ -1,5 +1,4 @@
 from odoo.tests import HttpCase, tagged
-from odoo.tools import SQL
 
 from .common import PipelineOptimizerCommon
 from .test_pipeline_dashboard import PipelineDashboardCommon
@@ -62,15 +61,7 @@ class TestPipelineUi(HttpCase, PipelineOptimizerCommon):
         # No closed history: the score is the qualification alone (budget confirmed: 30).
         self.env["crm.lead.scoring.factor"].search([]).unlink()
         stuck._update_scores()
-        self.env.flush_all()
-        self.env.cr.execute(
-            SQL(
-                """UPDATE crm_lead SET date_last_stage_update = now() - interval '30 days',
-                                       write_date = now() - interval '10 days'
-                    WHERE id = %s""",
-                stuck.id,
-            )
-        )
+        self._backdate(stuck, stage_days=30, idle_days=10)
         self.start_tour(
             "/odoo/crm", "crm_pipeline_optimizer_kanban_card", login=self.user_salesman_own.login
         )
