@@ -7,6 +7,7 @@ def _pre_init_prepare_leads(env):
     the ORM (which would also stamp every lead's write_date, the 'last update' that stale
     deals read). The post-init hook fills them in bulk."""
     _pre_init_keep_stars(env)
+    _pre_init_escalation_columns(env)
     env.cr.execute(
         """ALTER TABLE crm_lead ADD COLUMN IF NOT EXISTS score INTEGER,
                                ADD COLUMN IF NOT EXISTS score_rule INTEGER,
@@ -22,7 +23,6 @@ def _pre_init_keep_stars(env):
         """ALTER TABLE crm_lead ADD COLUMN IF NOT EXISTS is_priority_manual BOOLEAN;
            UPDATE crm_lead SET is_priority_manual = TRUE WHERE COALESCE(priority, '0') != '0'"""
     )
-    _pre_init_escalation_columns(env)
 
 
 def _pre_init_escalation_columns(env):

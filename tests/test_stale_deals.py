@@ -46,22 +46,17 @@ class StaleDealsCommon(PipelineOptimizerCommon):
         """Back-dates leads the way time would have: behind the ORM, which would stamp
         write_date with now."""
         self.env.flush_all()
-        if entered:
-            self.env.cr.execute(
-                SQL(
-                    "UPDATE crm_lead SET date_last_stage_update = %s WHERE id IN %s",
-                    entered,
-                    tuple(leads.ids),
-                )
+        self.env.cr.execute(
+            SQL(
+                """UPDATE crm_lead
+                      SET date_last_stage_update = COALESCE(%s, date_last_stage_update),
+                          write_date = COALESCE(%s, write_date)
+                    WHERE id IN %s""",
+                entered,
+                updated,
+                tuple(leads.ids),
             )
-        if updated:
-            self.env.cr.execute(
-                SQL(
-                    "UPDATE crm_lead SET write_date = %s WHERE id IN %s",
-                    updated,
-                    tuple(leads.ids),
-                )
-            )
+        )
         leads.invalidate_recordset()
 
     def _followups(self, leads):
