@@ -1,4 +1,5 @@
 from . import models
+from . import wizard
 
 
 def _pre_init_prepare_leads(env):
@@ -8,6 +9,7 @@ def _pre_init_prepare_leads(env):
     deals read). The post-init hook fills them in bulk."""
     _pre_init_keep_stars(env)
     _pre_init_escalation_columns(env)
+    _pre_init_match_key_columns(env)
     env.cr.execute(
         """ALTER TABLE crm_lead ADD COLUMN IF NOT EXISTS score INTEGER,
                                ADD COLUMN IF NOT EXISTS score_rule INTEGER,
@@ -31,14 +33,29 @@ def _pre_init_escalation_columns(env):
     env.cr.execute("ALTER TABLE crm_lead ADD COLUMN IF NOT EXISTS is_escalated BOOLEAN")
 
 
+def _pre_init_match_key_columns(env):
+    """The duplicate match keys are filled in bulk by the post-init hook."""
+    env.cr.execute(
+        """ALTER TABLE crm_lead ADD COLUMN IF NOT EXISTS email_match_key VARCHAR,
+                               ADD COLUMN IF NOT EXISTS phone_match_key VARCHAR,
+                               ADD COLUMN IF NOT EXISTS company_match_key VARCHAR,
+                               ADD COLUMN IF NOT EXISTS contact_match_key VARCHAR,
+                               ADD COLUMN IF NOT EXISTS domain_match_key VARCHAR"""
+    )
+
+
 def _post_init_score_leads(env):
-    """Learn from the history the database already has and score its open leads."""
+    """Learn from the history the database already has and score its open leads; compute
+    the duplicate match keys of every lead."""
     env["crm.lead"]._update_all_scores()
+    env["crm.lead"]._fill_match_keys()
 
 
 def _uninstall_drop_indexes(env):
-    """Indexes the module added on crm's table: the stale selection's and date_closed's."""
+    """Indexes the module added on crm's table: the stale selection's, date_closed's and the
+    fuzzy company-name one."""
     env.cr.execute(
         """DROP INDEX IF EXISTS crm_lead_open_opportunity_write_date_index;
-           DROP INDEX IF EXISTS crm_lead__date_closed_index"""
+           DROP INDEX IF EXISTS crm_lead__date_closed_index;
+           DROP INDEX IF EXISTS crm_lead_company_match_key_trigram_index"""
     )

@@ -2,7 +2,7 @@
     "name": "CRM Pipeline Optimizer",
     "summary": "A pipeline that manages itself: stage SLAs and exit criteria, "
     "lead scoring, stale-deal follow-ups, duplicate merging and a pipeline dashboard",
-    "version": "18.0.1.2.0",
+    "version": "18.0.1.3.0",
     "category": "Sales/CRM",
     "license": "LGPL-3",
     "author": "CRM Pipeline Optimizer developers",
@@ -21,6 +21,9 @@
         "views/crm_team_revenue_target_views.xml",
         "views/crm_pipeline_dashboard_views.xml",
         "views/crm_lead_views.xml",
+        "wizard/crm_lead_merge_cluster_views.xml",
+        "wizard/crm_lead_duplicate_scan_views.xml",
+        "views/crm_lead_duplicate_cluster_views.xml",
         "views/crm_lead_scoring_criterion_views.xml",
         "views/res_config_settings_views.xml",
         "views/crm_pipeline_optimizer_menus.xml",

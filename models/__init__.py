@@ -7,3 +7,5 @@ from . import crm_lead_scoring_criterion
 from . import crm_lead_scoring_factor
 from . import crm_lead
 from . import crm_pipeline_dashboard
+from . import crm_lead_duplicate_exclusion
+from . import crm_lead_duplicate_cluster

@@ -6,7 +6,10 @@ from datetime import timedelta
 from markupsafe import Markup, escape
 
 from odoo import api, fields, models, tools
+from odoo.exceptions import UserError
 from odoo.tools import SQL
+
+from .match_keys import MATCH_KEY_FIELDS, lead_keys
 
 _logger = logging.getLogger(__name__)
 
@@ -48,6 +51,16 @@ SCORE_BATCH_SIZE = 50000
 STALE_BATCH_SIZE = 1000
 # Messages that count as news on a deal: written by a person, or an activity done.
 NEWS_MESSAGE_TYPES = ("comment", "email", "email_outgoing")
+# Why two leads look alike: bits combined by the similar-leads query and the cluster rules.
+MATCH_EMAIL = 1
+MATCH_PHONE = 2
+MATCH_COMPANY = 4
+MATCH_CONTACT = 8
+MATCH_DOMAIN = 16
+MATCH_FUZZY_COMPANY = 32
+# Company names this alike (pg_trgm similarity) are shown as similar leads.
+FUZZY_COMPANY_SIMILARITY = 0.6
+MATCH_KEY_BATCH_SIZE = 20000
 # Bounds of the win likelihood's log-odds, so that exp() never overflows.
 MAX_LOG_ODDS = 30
 
@@ -148,8 +161,35 @@ class CrmLead(models.Model):
         "opportunity got one more star.",
     )
 
+    # Match keys: the same customer typed in different ways gives the same keys.
+    email_match_key = fields.Char(
+        compute="_compute_match_keys", store=True, index=True, copy=False, readonly=True
+    )
+    phone_match_key = fields.Char(
+        compute="_compute_match_keys", store=True, index=True, copy=False, readonly=True
+    )
+    company_match_key = fields.Char(
+        compute="_compute_match_keys", store=True, index=True, copy=False, readonly=True
+    )
+    contact_match_key = fields.Char(
+        compute="_compute_match_keys", store=True, copy=False, readonly=True
+    )
+    domain_match_key = fields.Char(
+        compute="_compute_match_keys", store=True, index=True, copy=False, readonly=True
+    )
+    similar_lead_ids = fields.Many2many(
+        "crm.lead",
+        compute="_compute_similar_leads",
+        string="Similar Leads",
+        help="Leads and opportunities of the same company with the same email, phone, "
+        "company name or internet domain, or a company name written almost the same way.",
+    )
+    similar_lead_count = fields.Integer(compute="_compute_similar_leads", string="Similar")
+    similarity_reason = fields.Char(compute="_compute_similarity_reason", string="Why Similar")
+
     def init(self):
         res = super().init()
+        self._init_company_name_trigram_index()
         # The stale selection's range: open opportunities by last update.
         tools.create_index(
             self.env.cr,
@@ -159,6 +199,30 @@ class CrmLead(models.Model):
             where="active AND type = 'opportunity'",
         )
         return res
+
+    def _init_company_name_trigram_index(self):
+        """Fuzzy company-name matching needs PostgreSQL's pg_trgm: create it when the
+        database role may, else match exact keys only and say so in the log."""
+        cr = self.env.cr
+        if not self.env.registry.has_trigram:
+            try:
+                with cr.savepoint(flush=False):
+                    cr.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            except Exception as error:
+                _logger.warning(
+                    "crm_pipeline_optimizer: PostgreSQL extension pg_trgm is not available "
+                    "(%s); similar leads match exact company names only.",
+                    error,
+                )
+                return
+            self.env.registry.has_trigram = True
+        tools.create_index(
+            cr,
+            "crm_lead_company_match_key_trigram_index",
+            self._table,
+            ["company_match_key gin_trgm_ops"],
+            method="gin",
+        )
 
     @api.depends(*SCORE_STATIC_DEPENDS)
     def _compute_score(self):
@@ -376,6 +440,143 @@ class CrmLead(models.Model):
                 and lead.date_escalated >= lead.date_last_stage_update
             )
 
+    @api.depends(
+        "email_from",
+        "phone",
+        "mobile",
+        "website",
+        "partner_name",
+        "contact_name",
+        "country_id",
+        "company_id",
+        "user_id",
+    )
+    def _compute_match_keys(self):
+        for lead in self:
+            lead.update(
+                lead_keys(
+                    lead.email_from,
+                    lead.phone,
+                    lead.mobile,
+                    lead.website,
+                    lead.partner_name,
+                    lead.contact_name,
+                    lead._match_country_codes(),
+                )
+            )
+
+    def _match_country_codes(self):
+        """Countries a phone number typed without its prefix is read in: the lead's, its
+        company's, its salesperson's, the current company's."""
+        return (
+            self.country_id.code,
+            self.company_id.country_id.code,
+            self.user_id.country_id.code,
+            self.env.company.country_id.code,
+        )
+
+    @api.depends_context("uid")
+    @api.depends(*MATCH_KEY_FIELDS)
+    def _compute_similar_leads(self):
+        similar = self._similar_leads_by_lead()
+        for lead in self:
+            matches = similar.get(lead._origin.id, {})
+            lead.similar_lead_ids = [(6, 0, list(matches))]
+            lead.similar_lead_count = len(matches)
+
+    @api.depends_context("similar_to_lead_id")
+    def _compute_similarity_reason(self):
+        source = self.browse(self.env.context.get("similar_to_lead_id")).exists()
+        matches = source._similar_leads_by_lead().get(source.id, {}) if source else {}
+        labels = self._match_reason_labels()
+        for lead in self:
+            bits = matches.get(lead._origin.id, 0)
+            lead.similarity_reason = ", ".join(label for bit, label in labels.items() if bits & bit)
+
+    @api.model
+    def _match_reason_labels(self):
+        _ = self.env._
+        return {
+            MATCH_EMAIL: _("Same email"),
+            MATCH_PHONE: _("Same phone"),
+            MATCH_COMPANY: _("Same company name"),
+            MATCH_FUZZY_COMPANY: _("Similar company name"),
+            MATCH_CONTACT: _("Same contact name"),
+            MATCH_DOMAIN: _("Same internet domain"),
+        }
+
+    def _similar_leads_by_lead(self):
+        """{lead id: {similar lead id: reason bits}} for these leads, in two queries
+        whatever their number: one finds the matches of the same company (archived ones
+        too, minus pairs marked as not duplicates), one keeps those the user may read."""
+        ids = tuple(lead_id for lead_id in self._origin.ids if lead_id)
+        if not ids:
+            return {}
+        self.flush_model([*MATCH_KEY_FIELDS, "company_id"])
+        self.env["crm.lead.duplicate.exclusion"].flush_model()
+        matched = [
+            SQL(
+                "SELECT s.id AS lead_id, o.id AS other_id, %s AS reason FROM source s "
+                "JOIN crm_lead o ON o.%s = s.%s",
+                bit,
+                SQL.identifier(column),
+                SQL.identifier(column),
+            )
+            for bit, column in (
+                (MATCH_EMAIL, "email_match_key"),
+                (MATCH_PHONE, "phone_match_key"),
+                (MATCH_COMPANY, "company_match_key"),
+                (MATCH_DOMAIN, "domain_match_key"),
+            )
+        ]
+        if self.env.registry.has_trigram:
+            matched.append(
+                SQL(
+                    "SELECT s.id, o.id, %s FROM source s JOIN crm_lead o ON %s "
+                    "AND o.company_match_key != s.company_match_key "
+                    "AND similarity(o.company_match_key, s.company_match_key) >= %s",
+                    MATCH_FUZZY_COMPANY,
+                    # pg_trgm's indexed operator, in an SQL without arguments: SQL() keeps
+                    # its '%%' escape only there.
+                    SQL("o.company_match_key %% s.company_match_key"),
+                    FUZZY_COMPANY_SIMILARITY,
+                )
+            )
+        rows = self.env.execute_query(
+            SQL(
+                """
+                WITH source AS MATERIALIZED (
+                    SELECT id, company_id, email_match_key, phone_match_key,
+                           company_match_key, domain_match_key
+                      FROM crm_lead WHERE id IN %(ids)s
+                )
+                SELECT m.lead_id, m.other_id, bit_or(m.reason)
+                  FROM (%(matched)s) m
+                  JOIN source s ON s.id = m.lead_id
+                  JOIN crm_lead o ON o.id = m.other_id
+                 WHERE m.other_id != m.lead_id
+                   AND o.company_id IS NOT DISTINCT FROM s.company_id
+                   AND NOT EXISTS (
+                       SELECT FROM crm_lead_duplicate_exclusion x
+                        WHERE x.lead_low_id = LEAST(m.lead_id, m.other_id)
+                          AND x.lead_high_id = GREATEST(m.lead_id, m.other_id))
+              GROUP BY m.lead_id, m.other_id
+                """,
+                ids=ids,
+                matched=SQL(" UNION ALL ").join(matched),
+            )
+        )
+        readable = set(
+            self.with_context(active_test=False)
+            .search([("id", "in", list({other_id for _lead, other_id, _bits in rows}))])
+            .ids
+        )
+        similar = defaultdict(dict)
+        for lead_id, other_id, bits in rows:
+            if other_id in readable:
+                similar[lead_id][other_id] = bits
+        return similar
+
     # ------------------------------------------------------------------ CRUD
     @api.model_create_multi
     def create(self, vals_list):
@@ -404,6 +605,46 @@ class CrmLead(models.Model):
     def action_reset_priority_automatic(self):
         self.check_access("write")
         self.write({"is_priority_manual": False})
+        return True
+
+    def action_show_similar_leads(self):
+        """The similar leads, with this one first, each saying why it is similar."""
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "crm_pipeline_optimizer.crm_lead_similar_action"
+        )
+        action["domain"] = [("id", "in", (self + self.similar_lead_ids).ids)]
+        action["context"] = {
+            "active_test": False,
+            "similar_to_lead_id": self.id,
+            "create": False,
+        }
+        return action
+
+    def action_merge_similar_leads(self):
+        """Opens the merge wizard on this lead and its similar leads."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Merge Duplicates"),
+            "res_model": "crm.lead.merge.cluster",
+            "view_mode": "form",
+            "target": "new",
+            "context": {
+                "active_model": "crm.lead",
+                "active_ids": (self + self.similar_lead_ids).ids,
+            },
+        }
+
+    def action_mark_not_duplicate(self):
+        """From the similar leads of a lead: these are not duplicates of it."""
+        source = self.browse(self.env.context.get("similar_to_lead_id")).exists()
+        if not source:
+            raise UserError(self.env._("Open the similar leads of a lead to mark them."))
+        (source + self).check_access("read")
+        Exclusion = self.env["crm.lead.duplicate.exclusion"]
+        for lead in self - source:
+            Exclusion._exclude(source + lead)
         return True
 
     def _update_scores(self):
@@ -946,6 +1187,407 @@ class CrmLead(models.Model):
                 body=Markup("<p>%s</p><ul>%s</ul>")
                 % (self.env._("These deals are overdue in their stage and need a review:"), lines),
             )
+
+    @api.model
+    def _fill_match_keys(self, batch_size=MATCH_KEY_BATCH_SIZE):
+        """Computes the match keys of every lead, in batches of ids, behind the ORM: at
+        install on a large database, without stamping write_date. Returns the number of
+        leads whose keys changed."""
+        self.flush_model()
+        default_country = self.env.company.country_id.code
+        last_id, changed = 0, 0
+        while True:
+            rows = self.env.execute_query(
+                SQL(
+                    """SELECT l.id, l.email_from, l.phone, l.mobile, l.website, l.partner_name,
+                              l.contact_name, lc.code, cc.code, uc.code,
+                              l.email_match_key, l.phone_match_key, l.company_match_key,
+                              l.contact_match_key, l.domain_match_key
+                         FROM crm_lead l
+                    LEFT JOIN res_country lc ON lc.id = l.country_id
+                    LEFT JOIN res_company co ON co.id = l.company_id
+                    LEFT JOIN res_partner cp ON cp.id = co.partner_id
+                    LEFT JOIN res_country cc ON cc.id = cp.country_id
+                    LEFT JOIN res_users u ON u.id = l.user_id
+                    LEFT JOIN res_partner up ON up.id = u.partner_id
+                    LEFT JOIN res_country uc ON uc.id = up.country_id
+                        WHERE l.id > %s ORDER BY l.id LIMIT %s""",
+                    last_id,
+                    batch_size,
+                )
+            )
+            if not rows:
+                break
+            last_id = rows[-1][0]
+            updates = []
+            for row in rows:
+                keys = lead_keys(*row[1:7], (*row[7:10], default_country))
+                new = tuple(keys[fname] or None for fname in MATCH_KEY_FIELDS)
+                if new != tuple(row[10:15]):
+                    updates.append(SQL("(%s, %s, %s, %s, %s, %s)", row[0], *new))
+            if updates:
+                self.env.cr.execute(
+                    SQL(
+                        """UPDATE crm_lead l
+                              SET email_match_key = v.email, phone_match_key = v.phone,
+                                  company_match_key = v.company, contact_match_key = v.contact,
+                                  domain_match_key = v.domain
+                             FROM (VALUES %s) AS v(id, email, phone, company, contact, domain)
+                            WHERE l.id = v.id""",
+                        SQL(", ").join(updates),
+                    )
+                )
+                changed += len(updates)
+        self.invalidate_model(list(MATCH_KEY_FIELDS))
+        return changed
+
+    # ------------------------------------------------------------------ merge
+    def _merge_get_fields(self):
+        # Qualification facts: the first lead that has one gives it (a ticked box wins).
+        return super()._merge_get_fields() + sorted(QUALIFICATION_FIELDS)
+
+    def _merge_default_master(self):
+        """The lead the others merge into: a won deal if there is one, else the one crm
+        would keep (open before lost, opportunity before lead, furthest stage, highest
+        probability, newest)."""
+        ordered = self._sort_by_confidence_level(reverse=True)
+        return (ordered.filtered(lambda lead: lead.stage_id.is_won) or ordered)[:1]
+
+    def _check_merge(self, master):
+        """Refuses a merge that would mix companies, two sales, or bury an open deal."""
+        _ = self.env._
+        if len(self) < 2:
+            raise UserError(_("Select at least two leads or opportunities to merge."))
+        if master not in self:
+            raise UserError(_("The record to keep must be one of the records merged."))
+        if len({lead.company_id.id for lead in self}) > 1:
+            raise UserError(
+                _(
+                    "Leads of different companies are never merged: %(leads)s.",
+                    leads=", ".join(
+                        f"{lead.display_name} ({lead.company_id.name or _('no company')})"
+                        for lead in self
+                    ),
+                )
+            )
+        won = self.filtered(lambda lead: lead.stage_id.is_won)
+        if len(won) > 1:
+            raise UserError(
+                _(
+                    "Two won deals are two sales: they are not merged (%(deals)s).",
+                    deals=", ".join(won.mapped("display_name")),
+                )
+            )
+        if won and won != master:
+            raise UserError(
+                _("A won deal is the record kept by a merge: keep %(deal)s.", deal=won.name)
+            )
+        if not master.active and (self - master).filtered("active"):
+            raise UserError(
+                _(
+                    "An open lead is not merged into a lost one: keep an open record, or "
+                    "restore %(lead)s first.",
+                    lead=master.name,
+                )
+            )
+        self.check_access("write")
+
+    def _merge_into(self, master, user_id=False, team_id=False):
+        """Merges these leads into `master`, which they must include, and deletes the
+        others: their messages, activities, attachments, followers, calendar events and
+        every record pointing at them move to `master`; its empty fields are filled from
+        the others (crm's rules); a summary in its chatter says what came from where.
+        All or nothing: a failure leaves every record as it was."""
+        self._check_merge(master)
+        others = (self - master)._sort_by_confidence_level(reverse=True)
+        with self.env.cr.savepoint():
+            values = (master + others)._merge_data(master._merge_get_fields())
+            provenance = master._merge_provenance(others, values)
+            values.update(master._merge_assignment_values(values, user_id, team_id))
+            values.update(master._merge_priority_values(others, values))
+            moved = master._merge_move_dependencies(others)
+            master.write(values)
+            master._merge_post_summary(others, provenance, moved)
+            # sudo: the user may write every merged record (checked above); crm also
+            # deletes the merged records as superuser, whatever the unlink rights.
+            others.sudo().unlink()
+        return master
+
+    def _merge_provenance(self, others, values):
+        """[(field label, value shown, source lead)] for the fields of `self` that were
+        empty and are filled from another lead."""
+        self.ensure_one()
+        provenance = []
+        for fname, value in values.items():
+            field = self._fields[fname]
+            if self[fname] or not value or field.type in ("one2many", "many2many", "html"):
+                continue
+            source = next((lead for lead in others if lead[fname]), None)
+            if source:
+                shown = source[fname].display_name if field.type == "many2one" else source[fname]
+                if field.type == "selection":
+                    shown = dict(field._description_selection(self.env)).get(shown, shown)
+                provenance.append((field._description_string(self.env), shown, source))
+        added_tags = others.tag_ids - self.tag_ids
+        if added_tags:
+            label = self._fields["tag_ids"]._description_string(self.env)
+            provenance.append((label, ", ".join(added_tags.mapped("name")), others))
+        return provenance
+
+    def _merge_assignment_values(self, values, user_id, team_id):
+        """Salesperson and team chosen for the merged record, and a stage of that team."""
+        self.ensure_one()
+        assignment = {}
+        if user_id:
+            assignment["user_id"] = user_id
+        if team_id:
+            assignment["team_id"] = team_id
+        team = self.env["crm.team"].browse(assignment.get("team_id", values.get("team_id")))
+        if team and self.stage_id.team_id and self.stage_id.team_id != team:
+            stage = self.env["crm.stage"].search(
+                ["|", ("team_id", "=", team.id), ("team_id", "=", False)],
+                order="sequence, id",
+                limit=1,
+            )
+            assignment["stage_id"] = stage.id
+        for fname in ("user_id", "team_id", "stage_id"):
+            if fname in values and values[fname] == self[fname].id and fname not in assignment:
+                values.pop(fname)
+        return assignment
+
+    def _merge_priority_values(self, others, values):
+        """Stars: the highest given by hand wins; stars that follow the score stay
+        automatic (the score of the merged record decides)."""
+        self.ensure_one()
+        values.pop("priority", None)
+        manual = (self + others).filtered("is_priority_manual")
+        best = max(manual.mapped("priority"), default=False)
+        if best and best > (self.priority or "0"):
+            return {"priority": best, "is_priority_manual": True}
+        return {}
+
+    def _merge_move_dependencies(self, others):
+        """Moves what hangs on `others` to `self` in a few set-based statements; returns
+        {kind: number of rows moved}."""
+        self.ensure_one()
+        self.env.flush_all()
+        other_ids = tuple(others.ids)
+        moved = {
+            "messages": self._merge_move_messages(others),
+            "attachments": self._merge_move_attachments(others),
+            "followers": self._merge_move_followers(other_ids),
+        }
+        cr = self.env.cr
+        cr.execute(
+            SQL(
+                "UPDATE mail_activity SET res_id = %s "
+                "WHERE res_model = 'crm.lead' AND res_id IN %s",
+                self.id,
+                other_ids,
+            )
+        )
+        moved["activities"] = cr.rowcount
+        cr.execute(
+            SQL(
+                "UPDATE calendar_event SET res_id = %s "
+                "WHERE res_model = 'crm.lead' AND res_id IN %s",
+                self.id,
+                other_ids,
+            )
+        )
+        moved["references"] = self._merge_move_references(other_ids)
+        self.env.invalidate_all()
+        return moved
+
+    def _merge_move_messages(self, others):
+        """Messages move with their tracking values and notifications, their subject saying
+        which record they came from, as crm's merge writes it."""
+        mark = "\x1f"
+        _ = self.env._
+        labels = SQL(", ").join(
+            SQL(
+                "(%s, %s, %s)",
+                lead.id,
+                _("From %(source_name)s", source_name=lead.name),
+                _(
+                    "From %(source_name)s: %(source_subject)s",
+                    source_name=lead.name,
+                    source_subject=mark,
+                ),
+            )
+            for lead in others
+        )
+        self.env.cr.execute(
+            SQL(
+                """UPDATE mail_message m
+                      SET res_id = %(master)s,
+                          subject = CASE WHEN COALESCE(m.subject, '') = '' THEN l.plain
+                                         ELSE replace(l.with_subject, %(mark)s, m.subject) END
+                     FROM (VALUES %(labels)s) AS l(lead_id, plain, with_subject)
+                    WHERE m.model = 'crm.lead' AND m.res_id = l.lead_id""",
+                master=self.id,
+                mark=mark,
+                labels=labels,
+            )
+        )
+        return self.env.cr.rowcount
+
+    def _merge_move_attachments(self, others):
+        mark = "\x1f"
+        labels = SQL(", ").join(
+            SQL(
+                "(%s, %s)",
+                lead.id,
+                self.env._(
+                    "%(attach_name)s (from %(lead_name)s)",
+                    attach_name=mark,
+                    lead_name=(lead.name or "")[:20],
+                ),
+            )
+            for lead in others
+        )
+        self.env.cr.execute(
+            SQL(
+                """UPDATE ir_attachment a
+                      SET res_id = %(master)s, name = replace(l.label, %(mark)s, a.name)
+                     FROM (VALUES %(labels)s) AS l(lead_id, label)
+                    WHERE a.res_model = 'crm.lead' AND a.res_id = l.lead_id""",
+                master=self.id,
+                mark=mark,
+                labels=labels,
+            )
+        )
+        return self.env.cr.rowcount
+
+    def _merge_move_followers(self, other_ids):
+        """Every follower ends up following `self` once, with the union of the subtypes it
+        followed on each record."""
+        cr = self.env.cr
+        params = {"master": self.id, "all_ids": (self.id, *other_ids)}
+        followers = SQL(
+            """WITH f AS (
+                    SELECT id, partner_id, res_id FROM mail_followers
+                     WHERE res_model = 'crm.lead' AND res_id IN %(all_ids)s),
+               keep AS (
+                    SELECT DISTINCT ON (partner_id) partner_id, id FROM f
+                  ORDER BY partner_id, res_id = %(master)s DESC, id)""",
+            **params,
+        )
+        cr.execute(
+            SQL(
+                """%s
+                INSERT INTO mail_followers_mail_message_subtype_rel
+                            (mail_followers_id, mail_message_subtype_id)
+                     SELECT keep.id, r.mail_message_subtype_id
+                       FROM f JOIN keep USING (partner_id)
+                       JOIN mail_followers_mail_message_subtype_rel r ON r.mail_followers_id = f.id
+                      WHERE f.id != keep.id
+                ON CONFLICT DO NOTHING""",
+                followers,
+            )
+        )
+        cr.execute(
+            SQL(
+                """%s
+                DELETE FROM mail_followers d USING f
+                 WHERE d.id = f.id AND f.id NOT IN (SELECT id FROM keep)""",
+                followers,
+            )
+        )
+        cr.execute(
+            SQL(
+                """UPDATE mail_followers SET res_id = %(master)s
+                    WHERE res_model = 'crm.lead' AND res_id IN %(others)s""",
+                master=self.id,
+                others=other_ids,
+            )
+        )
+        return cr.rowcount
+
+    def _merge_move_references(self, other_ids):
+        """Records of other models pointing at a merged lead (a meeting's opportunity, a
+        quotation's, any module's) point at `self` afterwards."""
+        cr = self.env.cr
+        count = 0
+        for model in self.env.registry.values():
+            if model._abstract or model._transient or not model._auto:
+                continue
+            if model._name in ("crm.lead", "crm.lead.duplicate.exclusion"):
+                continue
+            for field in model._fields.values():
+                if field.comodel_name != self._name or not field.store:
+                    continue
+                if field.type == "many2one":
+                    cr.execute(
+                        SQL(
+                            "UPDATE %s SET %s = %s WHERE %s IN %s",
+                            SQL.identifier(model._table),
+                            SQL.identifier(field.name),
+                            self.id,
+                            SQL.identifier(field.name),
+                            other_ids,
+                        )
+                    )
+                    count += cr.rowcount
+                elif field.type == "many2many":
+                    cr.execute(
+                        SQL(
+                            """INSERT INTO %(rel)s (%(own)s, %(lead)s)
+                               SELECT DISTINCT %(own)s, %(master)s FROM %(rel)s
+                                WHERE %(lead)s IN %(others)s
+                               ON CONFLICT DO NOTHING""",
+                            rel=SQL.identifier(field.relation),
+                            own=SQL.identifier(field.column1),
+                            lead=SQL.identifier(field.column2),
+                            master=self.id,
+                            others=other_ids,
+                        )
+                    )
+                    count += cr.rowcount
+        return count
+
+    def _merge_post_summary(self, others, provenance, moved):
+        """A note on the merged record: which records it absorbed, which values came from
+        which of them, and how much history moved."""
+        _ = self.env._
+        rows = Markup("").join(
+            Markup("<li>%s</li>")
+            % _(
+                "%(name)s (#%(id)s) — %(state)s, %(stage)s, %(salesperson)s, %(revenue)s",
+                name=lead.name,
+                id=lead.id,
+                state=_("won")
+                if lead.stage_id.is_won
+                else (_("lost") if not lead.active else _("open")),
+                stage=lead.stage_id.name or "",
+                salesperson=lead.user_id.name or _("no salesperson"),
+                revenue=tools.format_amount(self.env, lead.expected_revenue, lead.company_currency),
+            )
+            for lead in others
+        )
+        filled = Markup("").join(
+            Markup("<li>%s</li>")
+            % _(
+                "%(field)s: %(value)s (from %(origin)s)",
+                field=label,
+                value=value,
+                origin=", ".join(source.mapped("name")),
+            )
+            for label, value, source in provenance
+        )
+        counts = _(
+            "Moved here — messages: %(messages)s, activities: %(activities)s, "
+            "attachments: %(attachments)s, followers: %(followers)s.",
+            **moved,
+        )
+        body = Markup("<p>%s</p><ul>%s</ul>") % (
+            _("Records merged into this one (%(count)s):", count=len(others)),
+            rows,
+        )
+        if filled:
+            body += Markup("<p>%s</p><ul>%s</ul>") % (_("Filled in from them:"), filled)
+        body += Markup("<p>%s</p>") % counts
+        self.message_post(body=body, subtype_xmlid="mail.mt_note")
 
     # ------------------------------------------------------------------ crons
     @api.model
