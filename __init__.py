@@ -53,9 +53,9 @@ def _post_init_score_leads(env):
 
 def _uninstall_drop_indexes(env):
     """Indexes the module added on crm's table: the stale selection's, date_closed's and the
-    fuzzy company-name one."""
+    similar company names'."""
     env.cr.execute(
         """DROP INDEX IF EXISTS crm_lead_open_opportunity_write_date_index;
            DROP INDEX IF EXISTS crm_lead__date_closed_index;
-           DROP INDEX IF EXISTS crm_lead_company_match_key_trigram_index"""
+           DROP INDEX IF EXISTS crm_lead_contact_company_number_index"""
     )

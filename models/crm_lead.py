@@ -172,7 +172,7 @@ class CrmLead(models.Model):
         compute="_compute_match_keys", store=True, index=True, copy=False, readonly=True
     )
     contact_match_key = fields.Char(
-        compute="_compute_match_keys", store=True, copy=False, readonly=True
+        compute="_compute_match_keys", store=True, index=True, copy=False, readonly=True
     )
     domain_match_key = fields.Char(
         compute="_compute_match_keys", store=True, index=True, copy=False, readonly=True
@@ -189,7 +189,16 @@ class CrmLead(models.Model):
 
     def init(self):
         res = super().init()
-        self._init_company_name_trigram_index()
+        self._init_trigram_extension()
+        # Similar company names are compared between leads of one contact whose company
+        # names carry the same numbers: this index finds them.
+        tools.create_index(
+            self.env.cr,
+            "crm_lead_contact_company_number_index",
+            self._table,
+            ["contact_match_key", "(regexp_replace(company_match_key, '[^0-9]', '', 'g'))"],
+            where="contact_match_key IS NOT NULL AND company_match_key IS NOT NULL",
+        )
         # The stale selection's range: open opportunities by last update.
         tools.create_index(
             self.env.cr,
@@ -200,29 +209,23 @@ class CrmLead(models.Model):
         )
         return res
 
-    def _init_company_name_trigram_index(self):
-        """Fuzzy company-name matching needs PostgreSQL's pg_trgm: create it when the
-        database role may, else match exact keys only and say so in the log."""
-        cr = self.env.cr
-        if not self.env.registry.has_trigram:
-            try:
-                with cr.savepoint(flush=False):
-                    cr.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-            except Exception as error:
-                _logger.warning(
-                    "crm_pipeline_optimizer: PostgreSQL extension pg_trgm is not available "
-                    "(%s); similar leads match exact company names only.",
-                    error,
-                )
-                return
-            self.env.registry.has_trigram = True
-        tools.create_index(
-            cr,
-            "crm_lead_company_match_key_trigram_index",
-            self._table,
-            ["company_match_key gin_trgm_ops"],
-            method="gin",
-        )
+    def _init_trigram_extension(self):
+        """Company names written almost the same way are compared with PostgreSQL's
+        pg_trgm: create it when the database role may, else match exact keys only and say
+        so in the log."""
+        if self.env.registry.has_trigram:
+            return
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        except Exception as error:  # any refusal means: no fuzzy match
+            _logger.warning(
+                "crm_pipeline_optimizer: PostgreSQL extension pg_trgm is not available "
+                "(%s); similar leads match exact company names only.",
+                error,
+            )
+            return
+        self.env.registry.has_trigram = True
 
     @api.depends(*SCORE_STATIC_DEPENDS)
     def _compute_score(self):
@@ -530,15 +533,17 @@ class CrmLead(models.Model):
             )
         ]
         if self.env.registry.has_trigram:
+            # A company name written almost the same way, for the same contact; the
+            # numbers in the names must agree ('Acme 12' is not 'Acme 13').
             matched.append(
                 SQL(
-                    "SELECT s.id, o.id, %s FROM source s JOIN crm_lead o ON %s "
-                    "AND o.company_match_key != s.company_match_key "
-                    "AND similarity(o.company_match_key, s.company_match_key) >= %s",
-                    MATCH_FUZZY_COMPANY,
-                    # pg_trgm's indexed operator, in an SQL without arguments: SQL() keeps
-                    # its '%%' escape only there.
-                    SQL("o.company_match_key %% s.company_match_key"),
+                    """SELECT s.id, o.id, %s FROM source s
+                         JOIN crm_lead o ON o.contact_match_key = s.contact_match_key
+                          AND regexp_replace(o.company_match_key, '[^0-9]', '', 'g')
+                            = regexp_replace(s.company_match_key, '[^0-9]', '', 'g')
+                        WHERE o.company_match_key != s.company_match_key
+                          AND similarity(o.company_match_key, s.company_match_key) >= %s""",
+                    MATCH_FUZZY_COMPANY | MATCH_CONTACT,
                     FUZZY_COMPANY_SIMILARITY,
                 )
             )
@@ -547,7 +552,7 @@ class CrmLead(models.Model):
                 """
                 WITH source AS MATERIALIZED (
                     SELECT id, company_id, email_match_key, phone_match_key,
-                           company_match_key, domain_match_key
+                           company_match_key, contact_match_key, domain_match_key
                       FROM crm_lead WHERE id IN %(ids)s
                 )
                 SELECT m.lead_id, m.other_id, bit_or(m.reason)

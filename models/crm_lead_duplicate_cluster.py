@@ -17,13 +17,21 @@ _logger = logging.getLogger(__name__)
 
 # Leads are the same customer contact when they share one of these combinations of match
 # keys (and their company): (keys, confidence in %, reason bits). A phone or a company name
-# alone is not enough: colleagues share a switchboard and an employer.
+# alone is not enough: colleagues share a switchboard and an employer. A phone or a domain
+# with the contact's name is enough unless the leads name different companies.
 DUPLICATE_RULES = (
     (("email_match_key",), 95, MATCH_EMAIL),
     (("phone_match_key", "contact_match_key"), 90, MATCH_PHONE | MATCH_CONTACT),
+    (
+        ("phone_match_key", "contact_match_key", "company_match_key"),
+        90,
+        MATCH_PHONE | MATCH_CONTACT | MATCH_COMPANY,
+    ),
     (("company_match_key", "contact_match_key"), 85, MATCH_COMPANY | MATCH_CONTACT),
     (("domain_match_key", "contact_match_key"), 80, MATCH_DOMAIN | MATCH_CONTACT),
 )
+# Rules whose groups are dropped when their leads name different companies.
+RULES_WITHOUT_COMPANY_CONFLICT = {1, 4}
 CLUSTER_INSERT_BATCH = 5000
 
 
@@ -168,8 +176,11 @@ class CrmLeadDuplicateCluster(models.Model):
                 SQL(
                     """SELECT %(index)s, company_id, array_agg(id ORDER BY id)
                          FROM scope WHERE %(not_null)s
-                     GROUP BY company_id, %(columns)s HAVING count(*) > 1""",
+                     GROUP BY company_id, %(columns)s HAVING count(*) > 1 %(consistent)s""",
                     index=index,
+                    consistent=SQL("AND count(DISTINCT company_match_key) <= 1")
+                    if index in RULES_WITHOUT_COMPANY_CONFLICT
+                    else SQL(),
                     not_null=SQL(" AND ").join(SQL("%s IS NOT NULL", column) for column in columns),
                     columns=SQL(", ").join(columns),
                 )

@@ -138,15 +138,16 @@ class TestSimilarLeads(DuplicatesCommon):
     def test_similar_company_name_written_almost_the_same(self):
         if not self.env.registry.has_trigram:
             self.fail("pg_trgm is not available: fuzzy company names cannot be tested")
-        lead = self._lead(partner_name="Quxbridge Logistic 44")
-        typo = self._lead(partner_name="Quxbridge Logistics 44")
-        other = self._lead(partner_name="Zorblat Foods 44")
+        lead = self._lead(partner_name="Quxbridge Logistic 44", contact_name="Ann Lee")
+        typo = self._lead(partner_name="Quxbridge Logistics 44", contact_name="Ann Lee")
+        other_contact = self._lead(partner_name="Quxbridge Logistics 44", contact_name="Bo Chen")
+        other_number = self._lead(partner_name="Quxbridge Logistics 45", contact_name="Ann Lee")
         self.assertEqual(lead.similar_lead_ids, typo)
         self.assertEqual(
             typo.with_context(similar_to_lead_id=lead.id).similarity_reason,
-            "Similar company name",
+            "Similar company name, Same contact name",
         )
-        self.assertNotIn(other, lead.similar_lead_ids)
+        self.assertNotIn(other_contact | other_number, lead.similar_lead_ids)
 
     def test_leads_of_another_company_are_not_similar(self):
         john = self._john()

@@ -281,7 +281,107 @@ def bench_dashboard(env, measure):
     figure("dashboard_salesperson_quarter_queries", result["queries"], "queries")
 
 
-SECTIONS = [bench_anchors, bench_scoring, bench_stale, bench_dashboard]
+def pair_quality(env, pairs_sql, same_company):
+    """Pairwise precision and recall of the pairs `pairs_sql` (lead_a < lead_b) against the
+    generator's identities; with `same_company`, both sides are limited to pairs of leads
+    of one company (the only pairs a merge may join)."""
+    company_filter = "AND la.company_id = lb.company_id" if same_company else ""
+    env.cr.execute(
+        f"""
+        WITH found AS ({pairs_sql}),
+        kept AS (
+            SELECT f.lead_a, f.lead_b FROM found f
+              JOIN crm_lead la ON la.id = f.lead_a JOIN crm_lead lb ON lb.id = f.lead_b
+             WHERE TRUE {company_filter}),
+        truth AS (
+            SELECT ia.lead_id AS lead_a, ib.lead_id AS lead_b
+              FROM bench_lead_identity ia
+              JOIN bench_lead_identity ib
+                ON ib.identity_id = ia.identity_id AND ib.lead_id > ia.lead_id
+              JOIN crm_lead la ON la.id = ia.lead_id JOIN crm_lead lb ON lb.id = ib.lead_id
+             WHERE TRUE {company_filter})
+        SELECT (SELECT count(*) FROM kept), (SELECT count(*) FROM truth),
+               (SELECT count(*) FROM kept JOIN truth USING (lead_a, lead_b))
+        """
+    )
+    found, truth, correct = env.cr.fetchone()
+    return (correct / found if found else 0.0), (correct / truth if truth else 0.0), found
+
+
+CLUSTER_PAIRS_SQL = """
+    SELECT ra.lead_id AS lead_a, rb.lead_id AS lead_b
+      FROM crm_lead_duplicate_cluster c
+      JOIN crm_lead_duplicate_cluster_lead_rel ra ON ra.cluster_id = c.id
+      JOIN crm_lead_duplicate_cluster_lead_rel rb
+        ON rb.cluster_id = c.id AND rb.lead_id > ra.lead_id
+     WHERE c.state = 'open'"""
+# crm's "Similar Leads" criteria as a set of pairs: same email domain criterion or same
+# sanitized phone when fewer than 21 leads share it, archived leads included, any company.
+CRM_PAIRS_SQL = """
+    WITH grouped AS (
+        SELECT array_agg(id) AS ids FROM crm_lead WHERE email_domain_criterion IS NOT NULL
+      GROUP BY email_domain_criterion HAVING count(*) BETWEEN 2 AND 21
+        UNION ALL
+        SELECT array_agg(id) FROM crm_lead WHERE phone_sanitized IS NOT NULL
+      GROUP BY phone_sanitized HAVING count(*) BETWEEN 2 AND 21)
+    SELECT DISTINCT a AS lead_a, b AS lead_b
+      FROM grouped, unnest(ids) a, unnest(ids) b WHERE a < b"""
+
+
+def bench_duplicates(env, measure):
+    """Duplicate clusters over every lead, their quality against the generator's truth next
+    to crm's exact-match criteria, similar leads of one kanban page, a 50-record merge."""
+    Cluster = env["crm.lead.duplicate.cluster"]
+    Lead = env["crm.lead"].with_context(active_test=False)
+    keys = measure.run(Lead._fill_match_keys, repeat=1)
+    figure("duplicates_keys_refill_seconds", keys["seconds"], "s")
+    clusters = measure.run(Cluster._find_clusters, repeat=1)
+    env.cr.execute(
+        "SELECT count(*), COALESCE(sum(lead_count), 0) FROM crm_lead_duplicate_cluster "
+        "WHERE state = 'open'"
+    )
+    count, leads_in_clusters = env.cr.fetchone()
+    figure("duplicates_clusters_seconds", clusters["seconds"], "s")
+    figure("duplicates_clusters_queries", clusters["queries"], "queries")
+    figure("duplicates_clusters_peak_memory", clusters["peak_mb"], "MB")
+    figure("duplicates_clusters", count, "clusters")
+    figure("duplicates_leads_in_clusters", leads_in_clusters, "leads")
+    for label, pairs_sql in (("module", CLUSTER_PAIRS_SQL), ("crm", CRM_PAIRS_SQL)):
+        for scope, same_company in (("same_company", True), ("any_company", False)):
+            precision, recall, found = pair_quality(env, pairs_sql, same_company)
+            figure(f"duplicates_{label}_{scope}_pairs", found, "pairs")
+            figure(f"duplicates_{label}_{scope}_precision", precision, "")
+            figure(f"duplicates_{label}_{scope}_recall", recall, "")
+
+    page = Lead.search(OPPORTUNITY_PAGE_DOMAIN, limit=PAGE, order=KANBAN_ORDER)
+    similar = measure.run(lambda: page.browse(page.ids).mapped("similar_lead_count"))
+    figure("duplicates_similar_page_seconds", similar["seconds"], "s")
+    figure("duplicates_similar_page_queries", similar["queries"], "queries")
+    crm = measure.run(lambda: page.browse(page.ids).mapped("duplicate_lead_count"))
+    figure("duplicates_crm_similar_page_seconds", crm["seconds"], "s")
+    figure("duplicates_crm_similar_page_queries", crm["queries"], "queries")
+
+    # 50 open leads of one company with their history, merged, then rolled back.
+    company = env["res.company"].search([], limit=1)
+    to_merge = Lead.search(
+        [("company_id", "=", company.id), ("active", "=", True), ("probability", "<", 100)],
+        limit=50,
+        order="id",
+    )
+    env.cr.execute(
+        "SELECT count(*) FROM mail_message WHERE model = 'crm.lead' AND res_id IN %s",
+        (tuple(to_merge.ids),),
+    )
+    figure("duplicates_merge_50_messages", env.cr.fetchone()[0], "messages")
+    env.cr.execute("SAVEPOINT bench_merge")
+    merge = measure.run(lambda: to_merge._merge_into(to_merge._merge_default_master()), repeat=1)
+    env.cr.execute("ROLLBACK TO SAVEPOINT bench_merge")
+    env.invalidate_all()
+    figure("duplicates_merge_50_seconds", merge["seconds"], "s")
+    figure("duplicates_merge_50_queries", merge["queries"], "queries")
+
+
+SECTIONS = [bench_anchors, bench_scoring, bench_stale, bench_dashboard, bench_duplicates]
 
 
 def main():
