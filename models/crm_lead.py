@@ -1270,8 +1270,7 @@ class CrmLead(models.Model):
                 _(
                     "Leads of different companies are never merged: %(leads)s.",
                     leads=", ".join(
-                        f"{lead.display_name} ({lead.company_id.name or _('no company')})"
-                        for lead in self
+                        f"{lead.display_name} ({lead.company_id.name or '—'})" for lead in self
                     ),
                 )
             )
