@@ -1306,6 +1306,10 @@ class CrmLead(models.Model):
         others = (self - master)._sort_by_confidence_level(reverse=True)
         with self.env.cr.savepoint():
             values = (master + others)._merge_data(master._merge_get_fields())
+            if master.active:
+                # crm takes a lost record's reason when the kept one has no probability;
+                # an open record stays open, without a lost reason.
+                values.pop("lost_reason_id", None)
             provenance = master._merge_provenance(others, values)
             values.update(master._merge_assignment_values(values, user_id, team_id))
             values.update(master._merge_priority_values(others, values))
