@@ -477,6 +477,8 @@ class TestMergeLeads(DuplicatesCommon):
         )
         with self.assertRaisesRegex(UserError, "not merged into a lost one"):
             (open_deal | lost)._merge_into(lost)
+        # crm's merge would take the lost reason from a kept record without probability.
+        open_deal.write({"probability": 0, "automated_probability": 0})
         master = (open_deal | lost)._merge_into(open_deal)
         self.assertTrue(master.active)
         self.assertFalse(master.lost_reason_id)
