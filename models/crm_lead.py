@@ -493,6 +493,9 @@ class CrmLead(models.Model):
         matches = source._similar_leads_by_lead().get(source.id, {}) if source else {}
         labels = self._match_reason_labels()
         for lead in self:
+            if source and lead._origin == source:
+                lead.similarity_reason = self.env._("This record")
+                continue
             bits = matches.get(lead._origin.id, 0)
             lead.similarity_reason = ", ".join(label for bit, label in labels.items() if bits & bit)
 

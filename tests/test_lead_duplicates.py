@@ -129,10 +129,10 @@ class TestSimilarLeads(DuplicatesCommon):
         self.assertEqual(john.similar_lead_ids, by_email | by_phone | by_company)
         self.assertEqual(john.similar_lead_count, 3)
         self.assertNotIn(stranger, john.similar_lead_ids)
-        reasons = (by_email | by_phone | by_company).with_context(similar_to_lead_id=john.id)
+        reasons = (john | by_email | by_phone | by_company).with_context(similar_to_lead_id=john.id)
         self.assertEqual(
             reasons.mapped("similarity_reason"),
-            ["Same email, Same internet domain", "Same phone", "Same company name"],
+            ["This record", "Same email, Same internet domain", "Same phone", "Same company name"],
         )
 
     def test_similar_company_name_written_almost_the_same(self):
