@@ -1259,11 +1259,13 @@ class CrmLead(models.Model):
         return super()._merge_get_fields() + sorted(QUALIFICATION_FIELDS)
 
     def _merge_default_master(self):
-        """The lead the others merge into: a won deal if there is one, else the one crm
-        would keep (open before lost, opportunity before lead, furthest stage, highest
-        probability, newest)."""
+        """The lead the others merge into: a won deal if there is one, else the open one crm
+        would keep (opportunity before lead, furthest stage, highest probability, newest),
+        else the lost one it would keep."""
         ordered = self._sort_by_confidence_level(reverse=True)
-        return (ordered.filtered(lambda lead: lead.stage_id.is_won) or ordered)[:1]
+        won = ordered.filtered(lambda lead: lead.stage_id.is_won)
+        # crm ranks a lost opportunity with the open records; an open one is kept first.
+        return (won or ordered.filtered("active") or ordered)[:1]
 
     def _check_merge(self, master):
         """Refuses a merge that would mix companies, two sales, or bury an open deal."""
@@ -1602,7 +1604,11 @@ class CrmLead(models.Model):
         if filled:
             body += Markup("<p>%s</p><ul>%s</ul>") % (_("Filled in from them:"), filled)
         body += Markup("<p>%s</p>") % counts
-        self.message_post(body=body, subtype_xmlid="mail.mt_note")
+        # The summary does not make the user who merged a follower: followers are only
+        # those of the merged records.
+        self.with_context(mail_create_nosubscribe=True).message_post(
+            body=body, subtype_xmlid="mail.mt_note"
+        )
 
     # ------------------------------------------------------------------ crons
     @api.model

@@ -6,3 +6,4 @@ from . import test_pipeline_automation
 from . import test_pipeline_dashboard
 from . import test_i18n
 from . import test_lead_duplicates
+from . import test_lead_merge_randomized
