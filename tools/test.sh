@@ -145,7 +145,22 @@ run_install_cycle() {
     fi
 }
 
+run_concurrency_check() {
+    step "Two cron workers and a salesperson at the same time (real transactions)"
+    local log=$LOG_DIR/concurrency.log line
+    PYTHONPATH="$ODOO_SRC" "$PYTHON" "$PROJECT_DIR/tools/check_concurrency.py" "$ODOO_CONF" "$CYCLE_DB" \
+        2>"$log.stderr" | tee "$log"
+    line=$(tail -1 "$log")
+    CONCURRENCY_PASSED=$(echo "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1/p')
+    CONCURRENCY_FAILED=$(echo "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\2/p')
+    if [ -z "$CONCURRENCY_PASSED" ]; then
+        echo "The concurrency check did not finish; see $log.stderr" >&2
+        CONCURRENCY_PASSED=0 CONCURRENCY_FAILED=1
+    fi
+}
+
 check_prerequisites
+CONCURRENCY_PASSED=0 CONCURRENCY_FAILED=0
 I18N_PASSED=0 I18N_FAILED=0 CYCLE_PASSED=0 CYCLE_FAILED=0 LINT_FAILED=0 AT_INSTALL_PASSED=0 AT_INSTALL_FAILED=0 PYTEST_PASSED=0 PYTEST_FAILED=0 PYTEST_SKIPPED=0
 cleanup() {
     for db in "$TEST_DB" "$CYCLE_DB"; do
@@ -168,13 +183,19 @@ if [ "$AT_INSTALL_FAILED" -eq 0 ] || psql -lqt | cut -d'|' -f1 | grep -qw "$TEST
     run_i18n_check
 fi
 run_install_cycle
+if [ "$CYCLE_FAILED" -eq 0 ]; then
+    run_concurrency_check
+else
+    CONCURRENCY_FAILED=1
+fi
 
 # A skipped test is a test that did not run: it counts as a failure here.
-failed=$((LINT_FAILED + AT_INSTALL_FAILED + PYTEST_FAILED + PYTEST_SKIPPED + I18N_FAILED + CYCLE_FAILED))
-passed=$((AT_INSTALL_PASSED + PYTEST_PASSED + I18N_PASSED + CYCLE_PASSED))
+failed=$((LINT_FAILED + AT_INSTALL_FAILED + PYTEST_FAILED + PYTEST_SKIPPED + I18N_FAILED + CYCLE_FAILED + CONCURRENCY_FAILED))
+passed=$((AT_INSTALL_PASSED + PYTEST_PASSED + I18N_PASSED + CYCLE_PASSED + CONCURRENCY_PASSED))
 echo "linters failed: $LINT_FAILED; at_install: $AT_INSTALL_PASSED passed, $AT_INSTALL_FAILED failed;" \
     "pytest (module, $ODOO_SUITES): $PYTEST_PASSED passed, $PYTEST_FAILED failed, $PYTEST_SKIPPED skipped;" \
     "translation template: $I18N_PASSED passed, $I18N_FAILED failed;" \
-    "install cycle: $CYCLE_PASSED passed, $CYCLE_FAILED failed"
+    "install cycle: $CYCLE_PASSED passed, $CYCLE_FAILED failed;" \
+    "concurrency: $CONCURRENCY_PASSED passed, $CONCURRENCY_FAILED failed"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,156 @@
+"""Two follow-up cron workers and a salesperson at the same time, in real, separate
+PostgreSQL transactions (Odoo's test cursors cannot show this: they share one transaction).
+
+    python tools/check_concurrency.py ODOO_CONF DATABASE
+
+On a throwaway database that has the module: 30 stale opportunities; worker A takes a
+batch and keeps its transaction open; worker B, meanwhile, must take other leads; a
+salesperson saving a lead of A's batch waits for A, then gets through (Odoo retries a
+request that hits a serialization failure, as it does for every RPC and HTTP request);
+the job then runs to the end. Every lead gets exactly one follow-up, and a second run
+creates none. Prints one line per check and ends with "N passed, N failed".
+"""
+
+import threading
+import time
+from functools import partial
+
+import odoo
+from odoo import SUPERUSER_ID, api
+from odoo.modules.registry import Registry
+from odoo.service.model import retrying
+from odoo.tools import SQL
+
+LEADS = 30
+BATCH = 10
+
+results = []
+
+
+def check(name, ok, detail=""):
+    results.append(ok)
+    print(f"{'ok' if ok else 'FAILED'}: {name}{' — ' + detail if detail and not ok else ''}")
+
+
+def prepare(registry):
+    """30 opportunities quiet for 30 days; every other lead of the database handled."""
+    with registry.cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        admin = env.ref("base.user_admin")
+        leads = env["crm.lead"].create(
+            [
+                {"name": f"Concurrency {index}", "type": "opportunity", "user_id": admin.id}
+                for index in range(LEADS)
+            ]
+        )
+        env.flush_all()
+        cr.execute(
+            SQL(
+                """UPDATE crm_lead SET date_stale = now() WHERE id NOT IN %(ids)s;
+                   UPDATE crm_lead
+                      SET date_last_stage_update = now() - interval '30 days',
+                          write_date = now() - interval '30 days', date_stale = NULL
+                    WHERE id IN %(ids)s;
+                   DELETE FROM mail_activity WHERE res_model = 'crm.lead' AND res_id IN %(ids)s""",
+                ids=tuple(leads.ids),
+            )
+        )
+        return leads.ids
+
+
+def run_batch(cr):
+    env = api.Environment(cr, SUPERUSER_ID, {})
+    return set(env["crm.lead"]._cron_stale_followups(batch_size=BATCH).ids)
+
+
+def salesperson_edits(registry, lead_id, outcome):
+    """A salesperson renames a lead, through Odoo's retry of serialization failures."""
+    started = time.monotonic()
+    try:
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            lead = env["crm.lead"].browse(lead_id)
+            retrying(partial(lead.write, {"name": "Renamed while the job runs"}), env)
+        outcome["ok"] = True
+    except Exception as error:  # any failure is reported by the check
+        outcome["error"] = repr(error)
+    outcome["seconds"] = time.monotonic() - started
+
+
+def followups(registry, ids):
+    with registry.cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        activity_type = env.company.pipeline_followup_activity_type_id or env.ref(
+            "crm_pipeline_optimizer.mail_activity_type_stale_followup"
+        )
+        cr.execute(
+            SQL(
+                """SELECT res_id, COUNT(*) FROM mail_activity
+                    WHERE res_model = 'crm.lead' AND res_id IN %s AND activity_type_id = %s
+                 GROUP BY res_id""",
+                tuple(ids),
+                activity_type.id,
+            )
+        )
+        return dict(cr.fetchall())
+
+
+def main(config, database):
+    odoo.tools.config.parse_config(["-c", config, "-d", database, "--log-level=warn"])
+    registry = Registry(database)
+    ids = prepare(registry)
+
+    cr_a, cr_b = registry.cursor(), registry.cursor()
+    try:
+        batch_a = run_batch(cr_a)  # A's transaction stays open: its leads stay locked
+        batch_b = run_batch(cr_b)
+        check("worker A takes a full batch", len(batch_a) == BATCH, str(len(batch_a)))
+        check("worker B takes a full batch meanwhile", len(batch_b) == BATCH, str(len(batch_b)))
+        check("the two workers take different leads", not batch_a & batch_b, str(batch_a & batch_b))
+
+        outcome = {}
+        editor = threading.Thread(
+            target=salesperson_edits, args=(registry, min(batch_a), outcome), daemon=True
+        )
+        editor.start()
+        time.sleep(1)
+        check("the salesperson waits while worker A holds the lead", editor.is_alive())
+        cr_a.commit()
+        cr_b.commit()
+    finally:
+        cr_a.close()
+        cr_b.close()
+    editor.join(60)
+    check(
+        "the salesperson's save goes through once worker A is done",
+        outcome.get("ok", False),
+        outcome.get("error", "still waiting"),
+    )
+    with registry.cursor() as cr:
+        name = api.Environment(cr, SUPERUSER_ID, {})["crm.lead"].browse(min(batch_a)).name
+    check("the salesperson's change is kept", name == "Renamed while the job runs", name)
+
+    runs = 0
+    while runs < 10:
+        runs += 1
+        with registry.cursor() as cr:
+            if not run_batch(cr):
+                break
+    counts = followups(registry, ids)
+    check(
+        "every stale lead has exactly one follow-up",
+        len(counts) == LEADS and set(counts.values()) == {1},
+        f"{len(counts)} leads followed up, counts {sorted(set(counts.values()))}",
+    )
+    with registry.cursor() as cr:
+        again = run_batch(cr)
+    check("a second run creates nothing", not again, str(again))
+
+    passed = sum(results)
+    print(f"{passed} passed, {len(results) - passed} failed")
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(*sys.argv[1:3])
