@@ -194,7 +194,10 @@ class TestPipelineAutomationRules(StaleDealsCommon):
         with freeze_time(T0 + timedelta(days=4)):
             self.env["crm.lead"]._cron_stale_followups()
             self.assertTrue(deal.date_stale)
-        with freeze_time(T0 + timedelta(days=4, hours=1)):
+        with freeze_time(T0 + timedelta(days=4, minutes=30)):
+            rule._check()
+        self.assertFalse(self._messages(deal, "Gone quiet"), "an hour after it is found stale")
+        with freeze_time(T0 + timedelta(days=4, hours=2)):
             rule._check()
         alert = self._messages(deal, "Gone quiet")
         self.assertEqual(len(alert), 1)

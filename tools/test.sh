@@ -4,7 +4,8 @@
 #   2. a throwaway database where the module installs with Odoo's test mode on
 #      (at_install tests run inside the install, as on a real server);
 #   3. pytest-odoo on that database over tests/ (post_install tests and browser tours in
-#      headless Chromium) and over crm's own test suite, which must pass with the module;
+#      headless Chromium) and over crm's and base_automation's own test suites, which must
+#      pass with the module;
 #   4. on a second database with crm's demo data: uninstall, check nothing is left, reinstall;
 #   5. the databases are dropped.
 # Exits non-zero on any failure; a missing dependency is a failure, never a skip.
@@ -14,7 +15,7 @@ source "$(dirname "$0")/env.sh"
 TEST_DB=${TEST_DB:-crm_pipeline_optimizer_test_$$}
 CYCLE_DB=${TEST_DB}_demo
 # Odoo suites that must still pass with the module installed.
-ODOO_SUITES=${ODOO_SUITES:-crm}
+ODOO_SUITES=${ODOO_SUITES:-crm base_automation}
 LOG_DIR=$BUILD_DIR/test-logs
 PYTEST_ARGS=${PYTEST_ARGS:-}
 mkdir -p "$LOG_DIR"
