@@ -160,8 +160,22 @@ run_concurrency_check() {
     fi
 }
 
+run_workers_check() {
+    step "Odoo with --workers 4 --max-cron-threads 2: kanban, dashboard and crons"
+    local log=$LOG_DIR/workers.log line
+    PYTHONPATH="$ODOO_SRC" "$PYTHON" "$PROJECT_DIR/tools/check_workers.py" "$ODOO_SRC/odoo-bin" \
+        "$ODOO_CONF" "$CYCLE_DB" 2>"$log.stderr" | tee "$log"
+    line=$(tail -1 "$log")
+    WORKERS_PASSED=$(echo "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1/p')
+    WORKERS_FAILED=$(echo "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\2/p')
+    if [ -z "$WORKERS_PASSED" ]; then
+        echo "The workers check did not finish; see $log.stderr" >&2
+        WORKERS_PASSED=0 WORKERS_FAILED=1
+    fi
+}
+
 check_prerequisites
-CONCURRENCY_PASSED=0 CONCURRENCY_FAILED=0
+CONCURRENCY_PASSED=0 CONCURRENCY_FAILED=0 WORKERS_PASSED=0 WORKERS_FAILED=0
 I18N_PASSED=0 I18N_FAILED=0 CYCLE_PASSED=0 CYCLE_FAILED=0 LINT_FAILED=0 AT_INSTALL_PASSED=0 AT_INSTALL_FAILED=0 PYTEST_PASSED=0 PYTEST_FAILED=0 PYTEST_SKIPPED=0
 cleanup() {
     for db in "$TEST_DB" "$CYCLE_DB"; do
@@ -186,17 +200,19 @@ fi
 run_install_cycle
 if [ "$CYCLE_FAILED" -eq 0 ]; then
     run_concurrency_check
+    run_workers_check
 else
-    CONCURRENCY_FAILED=1
+    CONCURRENCY_FAILED=1 WORKERS_FAILED=1
 fi
 
 # A skipped test is a test that did not run: it counts as a failure here.
-failed=$((LINT_FAILED + AT_INSTALL_FAILED + PYTEST_FAILED + PYTEST_SKIPPED + I18N_FAILED + CYCLE_FAILED + CONCURRENCY_FAILED))
-passed=$((AT_INSTALL_PASSED + PYTEST_PASSED + I18N_PASSED + CYCLE_PASSED + CONCURRENCY_PASSED))
+failed=$((LINT_FAILED + AT_INSTALL_FAILED + PYTEST_FAILED + PYTEST_SKIPPED + I18N_FAILED + CYCLE_FAILED + CONCURRENCY_FAILED + WORKERS_FAILED))
+passed=$((AT_INSTALL_PASSED + PYTEST_PASSED + I18N_PASSED + CYCLE_PASSED + CONCURRENCY_PASSED + WORKERS_PASSED))
 echo "linters failed: $LINT_FAILED; at_install: $AT_INSTALL_PASSED passed, $AT_INSTALL_FAILED failed;" \
     "pytest (module, $ODOO_SUITES): $PYTEST_PASSED passed, $PYTEST_FAILED failed, $PYTEST_SKIPPED skipped;" \
     "translation template: $I18N_PASSED passed, $I18N_FAILED failed;" \
     "install cycle: $CYCLE_PASSED passed, $CYCLE_FAILED failed;" \
-    "concurrency: $CONCURRENCY_PASSED passed, $CONCURRENCY_FAILED failed"
+    "concurrency: $CONCURRENCY_PASSED passed, $CONCURRENCY_FAILED failed;" \
+    "workers: $WORKERS_PASSED passed, $WORKERS_FAILED failed"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
