@@ -126,37 +126,38 @@ def main(odoo_bin, config, database):
                              WHERE module = 'crm_pipeline_optimizer'
                                AND name = 'ir_cron_crm_lead_stale_followup')"""
         )
-    log = tempfile.NamedTemporaryFile(prefix="odoo-workers-", suffix=".log", delete=False)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            odoo_bin,
-            "-c",
-            config,
-            "-d",
-            database,
-            "--db-filter",
-            f"^{database}$",
-            "--workers",
-            "4",
-            "--max-cron-threads",
-            "2",
-            "--http-interface",
-            "127.0.0.1",
-            "--http-port",
-            str(port),
-            "--gevent-port",
-            str(free_port()),
-            "--log-level",
-            "info",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    log_path = os.path.join(tempfile.gettempdir(), f"odoo-workers-{port}.log")
+    with open(log_path, "w", encoding="utf-8") as log_file:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                odoo_bin,
+                "-c",
+                config,
+                "-d",
+                database,
+                "--db-filter",
+                f"^{database}$",
+                "--workers",
+                "4",
+                "--max-cron-threads",
+                "2",
+                "--http-interface",
+                "127.0.0.1",
+                "--http-port",
+                str(port),
+                "--gevent-port",
+                str(free_port()),
+                "--log-level",
+                "info",
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         up = wait_for_server(base, process)
-        check("the server starts with 4 HTTP workers and 2 cron workers", up, log.name)
+        check("the server starts with 4 HTTP workers and 2 cron workers", up, log_path)
         if not up:
             return
         users = [Client(base) for _ in range(8)]
@@ -186,7 +187,7 @@ def main(odoo_bin, config, database):
             len({json.dumps(board["kpis"], sort_keys=True) for board in boards}) == 1,
         )
         pids = set()
-        with open(log.name, encoding="utf-8", errors="replace") as lines:
+        with open(log_path, encoding="utf-8", errors="replace") as lines:
             for line in lines:
                 if " werkzeug: " in line or "odoo.http" in line:
                     pids.add(line.split()[2])
@@ -208,7 +209,7 @@ def main(odoo_bin, config, database):
             done == STALE_LEADS,
             f"{done} of {STALE_LEADS}",
         )
-        with open(log.name, encoding="utf-8", errors="replace") as lines:
+        with open(log_path, encoding="utf-8", errors="replace") as lines:
             errors = [line for line in lines if " ERROR " in line or " CRITICAL " in line]
         check("no error in the server's log", not errors, "".join(errors[:5]))
     finally:
