@@ -149,6 +149,16 @@ class TestSimilarLeads(DuplicatesCommon):
         )
         self.assertNotIn(other_contact | other_number, lead.similar_lead_ids)
 
+    def test_without_pg_trgm_exact_keys_still_match(self):
+        lead = self._lead(partner_name="Quxbridge Logistic 44", contact_name="Ann Lee")
+        typo = self._lead(partner_name="Quxbridge Logistics 44", contact_name="Ann Lee")
+        same = self._lead(partner_name="QUXBRIDGE LOGISTIC 44 SRL")
+        registry = self.env.registry
+        self.addCleanup(setattr, registry, "has_trigram", registry.has_trigram)
+        registry.has_trigram = False
+        self.assertEqual(lead.similar_lead_ids, same)
+        self.assertNotIn(typo, lead.similar_lead_ids)
+
     def test_leads_of_another_company_are_not_similar(self):
         john = self._john()
         self._john(company_id=self.company_2.id, team_id=False, user_id=self.user_company_2.id)
