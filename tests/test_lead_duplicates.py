@@ -469,6 +469,22 @@ class TestMergeLeads(DuplicatesCommon):
         self.assertEqual(leads[0].user_id, self.user_salesman_own)
         self.assertEqual(leads[0].team_id, other_team)
 
+    def test_bad_input_is_refused_clearly(self):
+        first, second, other = self._john(), self._john(name="Second"), self._john(name="Other")
+        wizard = self.env["crm.lead.merge.cluster"].create(
+            {"lead_ids": [(6, 0, (first | second).ids)], "master_id": other.id}
+        )
+        with self.assertRaisesRegex(UserError, "must be one of the records merged"):
+            wizard.action_merge()
+        with self.assertRaisesRegex(UserError, "at least two"):
+            first._merge_into(first)
+        with self.assertRaisesRegex(UserError, "Open the similar leads"):
+            second.action_mark_not_duplicate()
+        scan = self.env["crm.lead.duplicate.scan"].create({"lead_domain": "[('name', '=',"})
+        with self.assertRaisesRegex(UserError, "not valid"):
+            scan.action_scan()
+        self.assertEqual(len((first | second | other).exists()), 3)
+
     def test_won_deal_is_kept_and_two_won_deals_are_refused(self):
         open_deal = self._john(stage_id=self.stage_proposal.id)
         won = self._john(stage_id=self.stage_won.id, name="Won")
