@@ -174,11 +174,50 @@ run_workers_check() {
     fi
 }
 
+# The first released version of the module (the first submission that landed).
+FIRST_RELEASE=${FIRST_RELEASE:-a88fb54}
+UPGRADE_DB=${TEST_DB}_upgrade
+
+run_upgrade_check() {
+    step "Upgrade from the first released version ($FIRST_RELEASE) with data"
+    local log=$LOG_DIR/upgrade.log old=$BUILD_DIR/upgrade-from line
+    UPGRADE_PASSED=0 UPGRADE_FAILED=1
+    if ! git -C "$PROJECT_DIR" cat-file -e "$FIRST_RELEASE^{commit}" 2>/dev/null; then
+        echo "The first release $FIRST_RELEASE is not in this clone's history (a shallow clone?)" >&2
+        return
+    fi
+    rm -rf "$old" && mkdir -p "$old/addons/$MODULE"
+    git -C "$PROJECT_DIR" archive "$FIRST_RELEASE" | tar -x -C "$old/addons/$MODULE"
+    sed "s|^addons_path = .*|addons_path = $(sed -n 's/^addons_path = \(.*\),[^,]*$/\1/p' "$ODOO_CONF"),$old/addons|" \
+        "$ODOO_CONF" >"$old/odoo.conf"
+    dropdb --if-exists "$UPGRADE_DB" >/dev/null 2>&1
+    {
+        "$PYTHON" "$ODOO_SRC/odoo-bin" -c "$old/odoo.conf" -d "$UPGRADE_DB" -i "$MODULE" \
+            --stop-after-init --log-level=warn &&
+            PYTHONPATH="$ODOO_SRC" "$PYTHON" "$PROJECT_DIR/tools/check_upgrade.py" prepare \
+                "$old/odoo.conf" "$UPGRADE_DB" &&
+            odoo_bin -d "$UPGRADE_DB" -u "$MODULE" --stop-after-init --log-level=warn
+    } >"$log" 2>&1 || {
+        echo "Installing $FIRST_RELEASE or upgrading from it failed; see $log" >&2
+        return
+    }
+    PYTHONPATH="$ODOO_SRC" "$PYTHON" "$PROJECT_DIR/tools/check_upgrade.py" verify "$ODOO_CONF" \
+        "$UPGRADE_DB" 2>>"$log" | tee -a "$log"
+    line=$(tail -1 "$log")
+    UPGRADE_PASSED=$(echo "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1/p')
+    UPGRADE_FAILED=$(echo "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\2/p')
+    if [ -z "$UPGRADE_PASSED" ]; then
+        echo "The upgrade check did not finish; see $log" >&2
+        UPGRADE_PASSED=0 UPGRADE_FAILED=1
+    fi
+}
+
 check_prerequisites
+UPGRADE_PASSED=0 UPGRADE_FAILED=0
 CONCURRENCY_PASSED=0 CONCURRENCY_FAILED=0 WORKERS_PASSED=0 WORKERS_FAILED=0
 I18N_PASSED=0 I18N_FAILED=0 CYCLE_PASSED=0 CYCLE_FAILED=0 LINT_FAILED=0 AT_INSTALL_PASSED=0 AT_INSTALL_FAILED=0 PYTEST_PASSED=0 PYTEST_FAILED=0 PYTEST_SKIPPED=0
 cleanup() {
-    for db in "$TEST_DB" "$CYCLE_DB"; do
+    for db in "$TEST_DB" "$CYCLE_DB" "$UPGRADE_DB"; do
         dropdb --if-exists "$db" >/dev/null 2>&1
         rm -rf "$BUILD_DIR/filestore/filestore/$db"
     done
@@ -198,6 +237,7 @@ if [ "$AT_INSTALL_FAILED" -eq 0 ] || psql -lqt | cut -d'|' -f1 | grep -qw "$TEST
     run_i18n_check
 fi
 run_install_cycle
+run_upgrade_check
 if [ "$CYCLE_FAILED" -eq 0 ]; then
     run_concurrency_check
     run_workers_check
@@ -206,13 +246,14 @@ else
 fi
 
 # A skipped test is a test that did not run: it counts as a failure here.
-failed=$((LINT_FAILED + AT_INSTALL_FAILED + PYTEST_FAILED + PYTEST_SKIPPED + I18N_FAILED + CYCLE_FAILED + CONCURRENCY_FAILED + WORKERS_FAILED))
-passed=$((AT_INSTALL_PASSED + PYTEST_PASSED + I18N_PASSED + CYCLE_PASSED + CONCURRENCY_PASSED + WORKERS_PASSED))
+failed=$((LINT_FAILED + AT_INSTALL_FAILED + PYTEST_FAILED + PYTEST_SKIPPED + I18N_FAILED + CYCLE_FAILED + CONCURRENCY_FAILED + WORKERS_FAILED + UPGRADE_FAILED))
+passed=$((AT_INSTALL_PASSED + PYTEST_PASSED + I18N_PASSED + CYCLE_PASSED + CONCURRENCY_PASSED + WORKERS_PASSED + UPGRADE_PASSED))
 echo "linters failed: $LINT_FAILED; at_install: $AT_INSTALL_PASSED passed, $AT_INSTALL_FAILED failed;" \
     "pytest (module, $ODOO_SUITES): $PYTEST_PASSED passed, $PYTEST_FAILED failed, $PYTEST_SKIPPED skipped;" \
     "translation template: $I18N_PASSED passed, $I18N_FAILED failed;" \
     "install cycle: $CYCLE_PASSED passed, $CYCLE_FAILED failed;" \
     "concurrency: $CONCURRENCY_PASSED passed, $CONCURRENCY_FAILED failed;" \
-    "workers: $WORKERS_PASSED passed, $WORKERS_FAILED failed"
+    "workers: $WORKERS_PASSED passed, $WORKERS_FAILED failed;" \
+    "upgrade: $UPGRADE_PASSED passed, $UPGRADE_FAILED failed"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
