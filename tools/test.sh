@@ -174,20 +174,20 @@ run_workers_check() {
     fi
 }
 
-# The first released version of the module (the first submission that landed).
-FIRST_RELEASE=${FIRST_RELEASE:-a88fb54}
+# The first released version of the module (the first submission that landed, a88fb54),
+# kept as a git bundle so that the check does not depend on the clone's history.
+FIRST_RELEASE_BUNDLE=$PROJECT_DIR/tools/first_release.bundle
 UPGRADE_DB=${TEST_DB}_upgrade
 
 run_upgrade_check() {
-    step "Upgrade from the first released version ($FIRST_RELEASE) with data"
+    step "Upgrade from the first released version with data"
     local log=$LOG_DIR/upgrade.log old=$BUILD_DIR/upgrade-from line
     UPGRADE_PASSED=0 UPGRADE_FAILED=1
-    if ! git -C "$PROJECT_DIR" cat-file -e "$FIRST_RELEASE^{commit}" 2>/dev/null; then
-        echo "The first release $FIRST_RELEASE is not in this clone's history (a shallow clone?)" >&2
+    rm -rf "$old" && mkdir -p "$old/addons"
+    if ! git clone -q --branch first-release "$FIRST_RELEASE_BUNDLE" "$old/addons/$MODULE"; then
+        echo "Cannot read the first release from $FIRST_RELEASE_BUNDLE" >&2
         return
     fi
-    rm -rf "$old" && mkdir -p "$old/addons/$MODULE"
-    git -C "$PROJECT_DIR" archive "$FIRST_RELEASE" | tar -x -C "$old/addons/$MODULE"
     sed "s|^addons_path = .*|addons_path = $(sed -n 's/^addons_path = \(.*\),[^,]*$/\1/p' "$ODOO_CONF"),$old/addons|" \
         "$ODOO_CONF" >"$old/odoo.conf"
     dropdb --if-exists "$UPGRADE_DB" >/dev/null 2>&1
