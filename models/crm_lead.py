@@ -44,7 +44,8 @@ SCORE_FACTOR_COLUMNS = (
     ("stage", "stage_id"),
     ("age", "age_bucket"),
 )
-SCORE_BATCH_SIZE = 50000
+SCORE_BATCH_SIZE = 100000
+SCORE_BATCH_WORK_MEM = "64MB"
 # Opportunities handled per call of the follow-up and escalation crons; the cron runs
 # again at once while some are left (ir.cron's progress API), each call in its own
 # transaction.
@@ -704,11 +705,12 @@ class CrmLead(models.Model):
     @api.model
     def _score_query(self, target, target_domain):
         """The CTEs computing, for the leads matching `target` (SQL on `crm_lead`) and
-        `target_domain`, the score, its parts, explanation and automatic stars: a CTE
-        `final` (id, score, rule_score, learned, details, stars). Criteria are evaluated
-        as sudo: a score must not depend on who triggers it."""
+        `target_domain`, the score, its parts and automatic stars: a CTE `scored` with the
+        new values (score, rule_score, learned, weight, signature, stars, auto_priority), the
+        stored ones (old_*) and one flag per criterion (m0, m1…) for `_score_details_sql`.
+        Criteria are evaluated as sudo: a score must not depend on who triggers it."""
         Lead = self.sudo().with_context(active_test=False)
-        flags, points, matched = [], [], []
+        flags, points, signature = [], [], []
         for index, criterion in enumerate(self._score_criteria()):
             condition = self._score_criterion_condition(Lead, criterion["domain"], target_domain)
             if criterion["company_id"]:
@@ -719,13 +721,12 @@ class CrmLead(models.Model):
                 condition = SQL("%s AND crm_lead.team_id = %s", condition, criterion["team_id"])
             flag = SQL.identifier(f"m{index}")
             flags.append(SQL("COALESCE((%s), FALSE) AS %s", condition, flag))
-            points.append(SQL("CASE WHEN %s THEN %s ELSE 0 END", flag, criterion["points"]))
-            matched.append(
+            points.append(SQL("CASE WHEN t.%s THEN %s ELSE 0 END", flag, criterion["points"]))
+            signature.append(
                 SQL(
-                    "CASE WHEN %s THEN jsonb_build_array(%s, %s) END",
+                    "CASE WHEN t.%s THEN %s END",
                     flag,
-                    criterion["id"],
-                    criterion["points"],
+                    f"{criterion['id']}:{criterion['points']}",
                 )
             )
         return SQL(
@@ -738,35 +739,43 @@ class CrmLead(models.Model):
                        CASE WHEN crm_lead.create_date < now() - interval '180 days' THEN 3
                             WHEN crm_lead.create_date < now() - interval '90 days' THEN 2
                             WHEN crm_lead.create_date < now() - interval '30 days' THEN 1
-                            ELSE 0 END AS age_bucket
+                            ELSE 0 END AS age_bucket,
+                       crm_lead.score AS old_score, crm_lead.score_rule AS old_rule,
+                       crm_lead.score_learned AS old_learned,
+                       crm_lead.score_details ->> 'signature' AS old_signature,
+                       crm_lead.priority AS old_priority,
+                       COALESCE(crm_lead.is_priority_manual, FALSE) AS is_priority_manual,
+                       COALESCE(crm_lead.is_escalated, FALSE) AS is_escalated
                        %(flags)s
                   FROM crm_lead
                  WHERE %(target)s
-            ), tag_factors AS MATERIALIZED (
-                SELECT COALESCE(company_id, 0) AS company_key, value AS tag_id, log_odds
-                  FROM crm_lead_scoring_factor WHERE variable = 'tag'
             ), lead_tags AS MATERIALIZED (
                 SELECT t.id AS lead_id, t.company_key, rel.tag_id
                   FROM target t JOIN crm_tag_rel rel ON rel.lead_id = t.id
-            ), tags AS (
+            ), tag_factors AS MATERIALIZED (
+                SELECT COALESCE(company_id, 0) AS company_key, value AS tag_id,
+                       log_odds::float8 AS log_odds
+                  FROM crm_lead_scoring_factor WHERE variable = 'tag'
+            ), tags AS MATERIALIZED (
                 SELECT lead_tags.lead_id, SUM(factor.log_odds) AS log_odds
                   FROM lead_tags
                   JOIN tag_factors factor
                     ON factor.tag_id = lead_tags.tag_id
                    AND factor.company_key = lead_tags.company_key
               GROUP BY lead_tags.lead_id
-            ), blended AS MATERIALIZED (
-                SELECT t.id,
+            ), parts AS MATERIALIZED (
+                SELECT t.*,
                        LEAST(100, GREATEST(0, 0 %(points)s)) AS rule_score,
-                       array_remove(ARRAY[NULL::jsonb %(matched)s], NULL) AS matched,
                        CASE WHEN base.id IS NOT NULL THEN round(100 / (1 + exp(-LEAST(
                            %(max_log_odds)s, GREATEST(-%(max_log_odds)s,
-                           base.log_odds %(factor_log_odds)s
+                           base.log_odds::float8 %(factor_log_odds)s
                            + COALESCE(tags.log_odds, 0))))))::int END AS learned,
                        COALESCE(company.score_learned_weight, 30) AS weight,
                        COALESCE(company.score_threshold_one_star, 25) AS one_star,
                        COALESCE(company.score_threshold_two_stars, 50) AS two_stars,
-                       COALESCE(company.score_threshold_three_stars, 75) AS three_stars
+                       COALESCE(company.score_threshold_three_stars, 75) AS three_stars,
+                       concat_ws(',', COALESCE(company.score_learned_weight, 30)::text
+                                 %(signature)s) AS signature
                   FROM target t
              LEFT JOIN crm_lead_scoring_factor base
                     ON COALESCE(base.company_id, 0) = t.company_key
@@ -774,28 +783,31 @@ class CrmLead(models.Model):
              %(factor_joins)s
              LEFT JOIN tags ON tags.lead_id = t.id
              LEFT JOIN res_company company ON company.id = t.company_id
-            ), scored AS MATERIALIZED (
-                SELECT b.id, b.rule_score, b.learned, b.weight, b.matched,
-                       b.one_star, b.two_stars, b.three_stars,
-                       CASE WHEN b.learned IS NULL THEN b.rule_score
-                            ELSE round(((100 - b.weight) * b.rule_score + b.weight * b.learned)
-                                       / 100.0)::int END AS score
-                  FROM blended b
-            ), final AS MATERIALIZED (
-                SELECT s.id, s.score, s.rule_score, s.learned,
-                       jsonb_build_object('criteria', to_jsonb(s.matched), 'rule', s.rule_score,
-                                          'learned', s.learned, 'weight', s.weight) AS details,
-                       CASE WHEN s.score > s.three_stars THEN '3'
-                            WHEN s.score > s.two_stars THEN '2'
-                            WHEN s.score > s.one_star THEN '1'
-                            ELSE '0' END AS stars
-                  FROM scored s
+            ), with_score AS (
+                SELECT p.*,
+                       CASE WHEN p.learned IS NULL THEN p.rule_score
+                            -- rounded half up, in integers (numeric is slow in bulk)
+                            ELSE ((100 - p.weight) * p.rule_score + p.weight * p.learned + 50)
+                                 / 100 END AS score
+                  FROM parts p
+            ), with_stars AS (
+                SELECT s.*,
+                       CASE WHEN s.score > s.three_stars THEN 3
+                            WHEN s.score > s.two_stars THEN 2
+                            WHEN s.score > s.one_star THEN 1
+                            ELSE 0 END AS star_count
+                  FROM with_score s
+            ), scored AS (
+                SELECT s.*, s.star_count::text AS stars,
+                       LEAST(3, s.star_count + CASE WHEN s.is_escalated THEN 1 ELSE 0 END)::text
+                           AS auto_priority
+                  FROM with_stars s
             )
             """,
             target=target,
             flags=SQL("").join(SQL(", %s", flag) for flag in flags),
             points=SQL("").join(SQL(" + %s", point) for point in points),
-            matched=SQL("").join(SQL(", %s", match) for match in matched),
+            signature=SQL("").join(SQL(", %s", part) for part in signature),
             max_log_odds=MAX_LOG_ODDS,
             factor_joins=SQL("\n").join(
                 SQL(
@@ -809,9 +821,33 @@ class CrmLead(models.Model):
                 for variable, column in SCORE_FACTOR_COLUMNS
             ),
             factor_log_odds=SQL("").join(
-                SQL(" + COALESCE(%s.log_odds, 0)", SQL.identifier(f"factor_{variable}"))
+                SQL(" + COALESCE(%s.log_odds::float8, 0)", SQL.identifier(f"factor_{variable}"))
                 for variable, _column in SCORE_FACTOR_COLUMNS
             ),
+        )
+
+    @api.model
+    def _score_details_sql(self, alias):
+        """SQL: the explanation stored in `score_details` for the row `alias` of `scored`:
+        the criteria matched with their points, both parts, the weight, and the signature
+        the bulk rescoring compares (building JSON for every unchanged lead would cost more
+        than the rescoring itself)."""
+        matched = [
+            SQL(
+                "CASE WHEN %s THEN jsonb_build_array(%s, %s) END",
+                SQL.identifier(alias, f"m{index}"),
+                criterion["id"],
+                criterion["points"],
+            )
+            for index, criterion in enumerate(self._score_criteria())
+        ]
+        return SQL(
+            """jsonb_build_object(
+                   'criteria', to_jsonb(array_remove(ARRAY[NULL::jsonb %(matched)s], NULL)),
+                   'rule', %(row)s.rule_score, 'learned', %(row)s.learned,
+                   'weight', %(row)s.weight, 'signature', %(row)s.signature)""",
+            matched=SQL("").join(SQL(", %s", match) for match in matched),
+            row=SQL.identifier(alias),
         )
 
     @api.model
@@ -836,82 +872,91 @@ class CrmLead(models.Model):
         self.env["crm.lead"].flush_model(self._score_trigger_fields())
         self.env.cr.execute(
             SQL(
-                "%s SELECT id, score, rule_score, learned, details, stars FROM final",
+                "%s SELECT id, score, rule_score, learned, %s, stars FROM scored",
                 self._score_query(SQL("crm_lead.id IN %s", ids), [("id", "in", list(ids))]),
+                self._score_details_sql("scored"),
             )
         )
         return {row[0]: row[1:] for row in self.env.cr.fetchall()}
 
     @api.model
     def _update_scores_where(self, target, target_domain):
-        """Rescores the leads matching `target` / `target_domain` in one UPDATE, behind the
-        ORM for speed (bulk rescoring). Rows whose values do not change are not written;
-        write_date is left alone, since a rescoring is not an update of the deal."""
+        """Rescores the leads matching `target` / `target_domain` in one statement, behind
+        the ORM for speed (bulk rescoring). Rows whose values do not change are not
+        written; write_date is left alone, since a rescoring is not an update of the
+        deal. Returns (leads scored, leads changed)."""
         self.env.flush_all()
         self.env.cr.execute(
             SQL(
-                """%(query)s
+                """%(query)s, updated AS (
             UPDATE crm_lead l
-               SET score = f.score,
-                   score_rule = f.rule_score,
-                   score_learned = f.learned,
-                   score_details = f.details,
-                   priority = CASE WHEN l.is_priority_manual THEN l.priority ELSE %(stars)s END
-              FROM final f
-             WHERE l.id = f.id
-               AND (l.score IS DISTINCT FROM f.score
-                    OR l.score_rule IS DISTINCT FROM f.rule_score
-                    OR l.score_learned IS DISTINCT FROM f.learned
-                    OR l.score_details IS DISTINCT FROM f.details
-                    OR (NOT COALESCE(l.is_priority_manual, FALSE)
-                        AND l.priority IS DISTINCT FROM %(stars)s))""",
+               SET score = s.score,
+                   score_rule = s.rule_score,
+                   score_learned = s.learned,
+                   score_details = %(details)s,
+                   priority = CASE WHEN s.is_priority_manual THEN l.priority
+                                   ELSE s.auto_priority END
+              FROM scored s
+             WHERE l.id = s.id
+               AND (s.old_score IS DISTINCT FROM s.score
+                    OR s.old_rule IS DISTINCT FROM s.rule_score
+                    OR s.old_learned IS DISTINCT FROM s.learned
+                    OR s.old_signature IS DISTINCT FROM s.signature
+                    OR (NOT s.is_priority_manual
+                        AND s.old_priority IS DISTINCT FROM s.auto_priority))
+         RETURNING l.id
+            )
+            SELECT (SELECT COUNT(*) FROM target), (SELECT COUNT(*) FROM updated)""",
                 query=self._score_query(target, target_domain),
-                stars=SQL(
-                    "LEAST(3, f.stars::int + CASE WHEN l.is_escalated THEN 1 ELSE 0 END)::text"
-                ),
+                details=self._score_details_sql("s"),
             )
         )
-        updated = self.env.cr.rowcount
+        scored, updated = self.env.cr.fetchone()
         self.env["crm.lead"].invalidate_model(
-            ["score", "score_rule", "score_learned", "score_details", "priority"]
+            [
+                "score",
+                "score_rule",
+                "score_learned",
+                "score_details",
+                "score_explanation",
+                "priority",
+            ]
         )
-        return updated
+        return scored, updated
+
+    @api.model
+    def _score_batch_settings(self):
+        """For this transaction only (each batch commits in the cron): no JIT, since the
+        row estimates of joined CTEs are far too high and PostgreSQL would spend seconds
+        compiling a query that runs in less; enough memory to group a batch's tags
+        without spilling to disk."""
+        self.env.cr.execute(SQL("SET LOCAL jit = off"))
+        self.env.cr.execute(SQL("SET LOCAL work_mem = %s", SCORE_BATCH_WORK_MEM))
 
     @api.model
     def _update_all_scores(self, commit=False):
         """Relearns the factors, then rescores every open lead in batches of ids, never
         holding more than one batch's ids in memory. Returns (leads seen, leads changed)."""
+        self._score_batch_settings()
         self.env["crm.lead.scoring.factor"]._rebuild()
         if commit:
             self.env.cr.commit()  # pylint: disable=invalid-commit
-        seen = changed = last_id = 0
+        self.env.cr.execute(SQL("SELECT MAX(id) FROM crm_lead"))
+        max_id = self.env.cr.fetchone()[0] or 0
         open_leads = SQL("crm_lead.active AND COALESCE(crm_lead.probability, 0) < 100")
-        while True:
-            # Batches are id ranges: the criteria's sub-queries then scan an index range
-            # instead of matching against a long list of ids.
-            self.env.cr.execute(
-                SQL(
-                    """SELECT COUNT(*), MAX(id) FROM (
-                           SELECT crm_lead.id FROM crm_lead WHERE %s AND crm_lead.id > %s
-                         ORDER BY crm_lead.id LIMIT %s) batch""",
-                    open_leads,
-                    last_id,
-                    SCORE_BATCH_SIZE,
-                )
+        seen = changed = 0
+        # Batches are id ranges, at most SCORE_BATCH_SIZE leads each: the criteria's
+        # sub-queries then scan an index range instead of matching a long list of ids,
+        # and no id is ever loaded here.
+        for first_id in range(1, max_id + 1, SCORE_BATCH_SIZE):
+            last_id = first_id + SCORE_BATCH_SIZE - 1
+            self._score_batch_settings()
+            scored, updated = self._update_scores_where(
+                SQL("%s AND crm_lead.id BETWEEN %s AND %s", open_leads, first_id, last_id),
+                [("id", ">=", first_id), ("id", "<=", last_id)],
             )
-            count, max_id = self.env.cr.fetchone()
-            if not count:
-                break
-            # The scoring query's row estimates are far too high (joined CTEs): PostgreSQL
-            # would spend seconds JIT-compiling a query that runs in less. For this
-            # transaction only (each batch commits in the cron).
-            self.env.cr.execute(SQL("SET LOCAL jit = off"))
-            changed += self._update_scores_where(
-                SQL("%s AND crm_lead.id > %s AND crm_lead.id <= %s", open_leads, last_id, max_id),
-                [("id", ">", last_id), ("id", "<=", max_id)],
-            )
-            seen += count
-            last_id = max_id
+            seen += scored
+            changed += updated
             if commit:
                 # Each batch is whole and idempotent: a crash loses no work already
                 # committed, and the next run redoes the rest.

@@ -1,3 +1,6 @@
+import math
+from collections import defaultdict
+
 from odoo import api, fields, models
 from odoo.tools import SQL
 
@@ -45,84 +48,142 @@ class CrmLeadScoringFactor(models.Model):
 
     @api.model
     def _rebuild(self):
-        """Relearns every factor from the closed leads, in two queries. Won: active in a won
-        stage; lost: archived with probability 0 (crm's definitions). A stage counts as
-        reached by every won deal and by lost deals lost in it or later; an age bucket by
-        every closed deal whose cycle lasted at least that long."""
+        """Relearns every factor from the closed leads. Won: active in a won stage; lost:
+        archived with probability 0 (crm's definitions). A stage counts as reached by every
+        won deal and by lost deals lost in it or later; an age bucket by every closed deal
+        whose cycle lasted at least that long.
+
+        Two read-only queries count the closed deals, grouped finely enough for every
+        factor (PostgreSQL runs them in parallel; an INSERT … SELECT could not); the few
+        hundred factors are then derived here and inserted at once."""
         self.env.flush_all()
+        groups = self._closed_deal_groups()
+        counts = defaultdict(lambda: [0, 0])  # (company, variable, value): [won, lost]
+        for company_id, source_id, team_id, user_id, stage_sequence, age, won, deals in groups:
+            outcome = 0 if won else 1
+            counts[company_id, "base", 0][outcome] += deals
+            for variable, value in (("source", source_id), ("team", team_id), ("user", user_id)):
+                if value:
+                    counts[company_id, variable, value][outcome] += deals
+            counts[company_id, "_stage_sequence", stage_sequence][outcome] += deals
+            counts[company_id, "_age", age][outcome] += deals
+        for company_id, tag_id, won, deals in self._closed_deal_tags():
+            counts[company_id, "tag", tag_id][0 if won else 1] += deals
+        self._cumulate_stage_and_age(counts)
         self.env.cr.execute(SQL("DELETE FROM crm_lead_scoring_factor"))
+        rows = self._factor_rows(counts)
+        if rows:
+            self.env.cr.execute(
+                SQL(
+                    """INSERT INTO crm_lead_scoring_factor
+                           (company_id, variable, value, won_count, lost_count, log_odds)
+                       VALUES %s""",
+                    SQL(", ").join(SQL("(%s, %s, %s, %s, %s, %s)", *row) for row in rows),
+                )
+            )
+        self.invalidate_model()
+
+    @api.model
+    def _closed_deal_where(self):
+        return SQL(
+            """(l.active AND stage.is_won)
+               OR (NOT l.active AND COALESCE(l.probability, 0) = 0)"""
+        )
+
+    @api.model
+    def _closed_deal_groups(self):
+        """Closed deals counted by company, source, team, salesperson, stage sequence
+        reached, age bucket of their cycle (-1: closed before created) and outcome."""
         self.env.cr.execute(
             SQL(
-                """
-            WITH closed AS MATERIALIZED (
-                SELECT l.id, l.company_id, l.source_id, l.team_id, l.user_id,
-                       l.active AND stage.is_won IS TRUE AS won,
-                       COALESCE(stage.sequence, 0) AS stage_sequence,
-                       COALESCE(l.day_close, 0) AS cycle_days
-                  FROM crm_lead l
-             LEFT JOIN crm_stage stage ON stage.id = l.stage_id
-                 WHERE (l.active AND stage.is_won)
-                    OR (NOT l.active AND COALESCE(l.probability, 0) = 0)
-            ), base AS (
-                SELECT company_id,
-                       COUNT(*) FILTER (WHERE won) AS won,
-                       COUNT(*) FILTER (WHERE NOT won) AS lost,
-                       (COUNT(*) FILTER (WHERE won) + 1.0) / (COUNT(*) + 2.0) AS rate
-                  FROM closed GROUP BY company_id
-            ), by_stage AS (
-                SELECT company_id, stage_sequence,
-                       COUNT(*) FILTER (WHERE won) AS won, COUNT(*) FILTER (WHERE NOT won) AS lost
-                  FROM closed GROUP BY company_id, stage_sequence
-            ), by_age AS (
-                SELECT company_id, cycle_days,
-                       COUNT(*) FILTER (WHERE won) AS won, COUNT(*) FILTER (WHERE NOT won) AS lost
-                  FROM closed GROUP BY company_id, cycle_days
-            ), counts AS (
-                SELECT company_id, 'source' AS variable, source_id AS value,
-                       COUNT(*) FILTER (WHERE won) AS won, COUNT(*) FILTER (WHERE NOT won) AS lost
-                  FROM closed WHERE source_id IS NOT NULL GROUP BY company_id, source_id
-                UNION ALL
-                SELECT company_id, 'team', team_id,
-                       COUNT(*) FILTER (WHERE won), COUNT(*) FILTER (WHERE NOT won)
-                  FROM closed WHERE team_id IS NOT NULL GROUP BY company_id, team_id
-                UNION ALL
-                SELECT company_id, 'user', user_id,
-                       COUNT(*) FILTER (WHERE won), COUNT(*) FILTER (WHERE NOT won)
-                  FROM closed WHERE user_id IS NOT NULL GROUP BY company_id, user_id
-                UNION ALL
-                SELECT closed.company_id, 'tag', rel.tag_id,
-                       COUNT(*) FILTER (WHERE won), COUNT(*) FILTER (WHERE NOT won)
-                  FROM closed JOIN crm_tag_rel rel ON rel.lead_id = closed.id
-              GROUP BY closed.company_id, rel.tag_id
-                UNION ALL
-                SELECT by_stage.company_id, 'stage', stage.id,
-                       SUM(by_stage.won),
-                       SUM(by_stage.lost) FILTER (WHERE by_stage.stage_sequence >= stage.sequence)
-                  FROM by_stage CROSS JOIN crm_stage stage
-                 WHERE NOT COALESCE(stage.is_won, FALSE)
-              GROUP BY by_stage.company_id, stage.id
-                UNION ALL
-                SELECT by_age.company_id, 'age', bucket.value,
-                       SUM(by_age.won) FILTER (WHERE by_age.cycle_days >= bucket.start),
-                       SUM(by_age.lost) FILTER (WHERE by_age.cycle_days >= bucket.start)
-                  FROM by_age CROSS JOIN (VALUES %(buckets)s) AS bucket(value, start)
-              GROUP BY by_age.company_id, bucket.value
-            )
-            INSERT INTO crm_lead_scoring_factor
-                   (company_id, variable, value, won_count, lost_count, log_odds)
-            SELECT counts.company_id, counts.variable, counts.value, counts.won, counts.lost,
-                   ln((counts.won + %(prior)s * base.rate)
-                      / (counts.lost + %(prior)s * (1 - base.rate)))
-                   - ln(base.rate / (1 - base.rate))
-              FROM counts
-              JOIN base ON base.company_id IS NOT DISTINCT FROM counts.company_id
-             UNION ALL
-            SELECT company_id, 'base', 0, won, lost, ln(rate / (1 - rate)) FROM base
-                """,
-                buckets=SQL(", ").join(
-                    SQL("(%s, %s)", value, start) for value, start in AGE_BUCKETS
+                """SELECT l.company_id, l.source_id, l.team_id, l.user_id,
+                          COALESCE(stage.sequence, 0),
+                          -1 %(age)s,
+                          l.active AND stage.is_won IS TRUE,
+                          COUNT(*)
+                     FROM crm_lead l
+                LEFT JOIN crm_stage stage ON stage.id = l.stage_id
+                    WHERE %(closed)s
+                 GROUP BY 1, 2, 3, 4, 5, 6, 7""",
+                age=SQL("").join(
+                    SQL(" + (COALESCE(l.day_close, 0) >= %s)::int", start)
+                    for _value, start in AGE_BUCKETS
                 ),
-                prior=PRIOR_DEALS,
+                closed=self._closed_deal_where(),
             )
         )
-        self.invalidate_model()
+        return self.env.cr.fetchall()
+
+    @api.model
+    def _closed_deal_tags(self):
+        self.env.cr.execute(
+            SQL(
+                """SELECT l.company_id, rel.tag_id, l.active AND stage.is_won IS TRUE, COUNT(*)
+                     FROM crm_tag_rel rel
+                     JOIN crm_lead l ON l.id = rel.lead_id
+                LEFT JOIN crm_stage stage ON stage.id = l.stage_id
+                    WHERE %s
+                 GROUP BY 1, 2, 3""",
+                self._closed_deal_where(),
+            )
+        )
+        return self.env.cr.fetchall()
+
+    @api.model
+    def _cumulate_stage_and_age(self, counts):
+        """Turns the counts per stage sequence and per age bucket into the cumulative
+        'stage reached' and 'cycle at least this long' factors (in place)."""
+        stages = (
+            self.env["crm.stage"]
+            .sudo()
+            .search_read(  # sudo: stages of every team
+                [("is_won", "=", False)], ["sequence"]
+            )
+        )
+        companies = {company_id for company_id, variable, _value in counts if variable == "base"}
+        for company_id in companies:
+            won = counts[company_id, "base", 0][0]
+            for stage in stages:
+                lost = sum(
+                    tally[1]
+                    for (company, variable, sequence), tally in counts.items()
+                    if company == company_id
+                    and variable == "_stage_sequence"
+                    and sequence >= stage["sequence"]
+                )
+                counts[company_id, "stage", stage["id"]] = [won, lost]
+            for value, _start in AGE_BUCKETS:
+                tallies = [
+                    tally
+                    for (company, variable, age), tally in counts.items()
+                    if company == company_id and variable == "_age" and age >= value
+                ]
+                counts[company_id, "age", value] = [
+                    sum(tally[0] for tally in tallies),
+                    sum(tally[1] for tally in tallies),
+                ]
+        for key in [key for key in counts if key[1].startswith("_")]:
+            del counts[key]
+
+    @api.model
+    def _factor_rows(self, counts):
+        """(company, variable, value, won, lost, log-odds) for every counted value: the
+        value's smoothed win odds against its company's, in log."""
+        rates = {
+            company_id: (won + 1.0) / (won + lost + 2.0)
+            for (company_id, variable, _value), (won, lost) in counts.items()
+            if variable == "base"
+        }
+        rows = []
+        for (company_id, variable, value), (won, lost) in counts.items():
+            rate = rates[company_id]
+            base_log_odds = math.log(rate / (1 - rate))
+            if variable == "base":
+                log_odds = base_log_odds
+            else:
+                log_odds = (
+                    math.log((won + PRIOR_DEALS * rate) / (lost + PRIOR_DEALS * (1 - rate)))
+                    - base_log_odds
+                )
+            rows.append((company_id, variable, value, won, lost, round(log_odds, 4)))
+        return rows

@@ -228,6 +228,38 @@ class TestLeadScoreIncremental(LeadScoringCommon):
         self.assertGreaterEqual(seen, 1)
         self.assertEqual(changed, 0)
 
+    def test_full_rescoring_updates_an_explanation_whose_score_is_unchanged(self):
+        self.Criterion.search([]).active = False
+        budget = self.Criterion.create(
+            {"name": "Budget", "points": 20, "domain": "[('is_budget_confirmed', '=', True)]"}
+        )
+        pain = self.Criterion.create(
+            {"name": "Pain", "points": 20, "domain": "[('has_pain_point', '=', True)]"}
+        )
+        lead = self._lead(is_budget_confirmed=True)
+        self.env["crm.lead"]._update_all_scores()
+        self.assertIn("+20 Budget", str(lead.score_explanation))
+        # Same points, other criterion: the score stays 20, its explanation changes.
+        budget.domain = "[('has_pain_point', '=', True)]"
+        pain.domain = "[('is_budget_confirmed', '=', True)]"
+        _seen, changed = self.env["crm.lead"]._update_all_scores()
+        self.assertGreaterEqual(changed, 1)
+        self.assertEqual(lead.score, 20)
+        self.assertIn("+20 Pain", str(lead.score_explanation))
+        self.assertNotIn("Budget", str(lead.score_explanation))
+
+    def test_scores_stored_without_a_signature_are_rewritten_once(self):
+        lead = self._lead(is_budget_confirmed=True)
+        self.env["crm.lead"]._update_all_scores()
+        self.env.cr.execute(
+            "UPDATE crm_lead SET score_details = score_details - 'signature' WHERE id = %s",
+            [lead.id],
+        )
+        lead.invalidate_recordset()
+        self.assertEqual(self.env["crm.lead"]._update_all_scores()[1], 1)
+        self.assertIn("signature", lead.score_details)
+        self.assertEqual(self.env["crm.lead"]._update_all_scores()[1], 0)
+
     def test_won_and_lost_leads_are_not_rescored_in_bulk(self):
         lead = self._lead()
         lead.action_set_won()
