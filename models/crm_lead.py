@@ -6,7 +6,7 @@ from datetime import timedelta
 from markupsafe import Markup, escape
 
 from odoo import api, fields, models, tools
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
 from .match_keys import MATCH_KEY_FIELDS, lead_keys
@@ -590,6 +590,7 @@ class CrmLead(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         for vals in vals_list:
+            self._check_qualification_input(vals)
             if vals.get("priority") not in (None, False, "0") and "is_priority_manual" not in vals:
                 vals["is_priority_manual"] = True
         return super().create(vals_list)
@@ -601,6 +602,7 @@ class CrmLead(models.Model):
             unchanged = self.filtered(lambda lead: lead.stage_id.id == vals["stage_id"])
             if unchanged and unchanged != self:
                 return unchanged.write(vals) and (self - unchanged).write(vals)
+        self._check_qualification_input(vals)
         if "priority" in vals and "is_priority_manual" not in vals:
             vals = dict(vals, is_priority_manual=True)
         res = super().write(vals)
@@ -609,6 +611,33 @@ class CrmLead(models.Model):
             for fname in ("score", "score_rule", "score_learned", "score_details"):
                 self.env.add_to_compute(self._fields[fname], self)
         return res
+
+    @api.model
+    def _check_qualification_input(self, vals):
+        """Qualification facts often come from web forms and integrations through the
+        external API: refuse a wrong type with a message naming the fact, rather than a
+        database or conversion error."""
+        _ = self.env._
+        for fname in QUALIFICATION_FIELDS & set(vals):
+            value, field = vals[fname], self._fields[fname]
+            if field.type == "boolean":
+                valid = value in (True, False, None, 0, 1)
+            elif field.type == "integer":
+                valid = value in (False, None) or (
+                    isinstance(value, int) and not isinstance(value, bool) and value >= 0
+                )
+            else:
+                valid = value in (False, None) or (
+                    isinstance(value, str) and value in dict(field._description_selection(self.env))
+                )
+            if not valid:
+                raise ValidationError(
+                    _(
+                        "“%(value)s” is not a valid value for %(fact)s.",
+                        value=value,
+                        fact=field._description_string(self.env),
+                    )
+                )
 
     # ------------------------------------------------------------------ actions
     def action_reset_priority_automatic(self):

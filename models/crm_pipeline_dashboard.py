@@ -300,10 +300,32 @@ class CrmPipelineDashboard(models.AbstractModel):
         )
         return (start, end), (start_day, end_day), target, pipeline, current, previous
 
+    @api.model
+    def _check_dashboard_filters(self, period, team_id, user_id):
+        """Filters come from the browser or the external API: refuse the wrong types with
+        a clear message rather than a database error."""
+        if not isinstance(period, str) or period not in PERIOD_MONTHS:
+            raise UserError(self.env._("Unknown period “%(period)s”.", period=period))
+        for value, label in (
+            (team_id, self.env._("sales team")),
+            (user_id, self.env._("salesperson")),
+        ):
+            if value not in (None, False) and (
+                isinstance(value, bool) or not isinstance(value, int)
+            ):
+                raise UserError(
+                    self.env._(
+                        "The %(filter)s filter must be a record id, not “%(value)s”.",
+                        filter=label,
+                        value=value,
+                    )
+                )
+
     # ------------------------------------------------------------------ public
     @api.model
     def get_dashboard_data(self, period="month", team_id=None, user_id=None):
         """Everything the dashboard shows, for the reader's role and filters."""
+        self._check_dashboard_filters(period, team_id, user_id)
         scope, base, teams = self._dashboard_scope(team_id=team_id, user_id=user_id)
         (start, end), (start_day, end_day), target, pipeline, current, previous = (
             self._compare_periods(base, teams, scope, period)

@@ -55,6 +55,13 @@ class CrmLeadMergeCluster(models.TransientModel):
             values["lead_ids"] = [(6, 0, context.get("active_ids") or [])]
         return values
 
+    @api.constrains("lead_ids")
+    def _check_leads_writable(self):
+        # The selection may come from the external API: refuse at once a record the user
+        # may not change (another company's, another salesperson's), not at merge time.
+        for wizard in self:
+            wizard.lead_ids.check_access("write")
+
     @api.depends("lead_ids")
     def _compute_master_id(self):
         for wizard in self:
