@@ -648,6 +648,7 @@ class CrmLead(models.Model):
     def action_show_similar_leads(self):
         """The similar leads, with this one first, each saying why it is similar."""
         self.ensure_one()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "crm_pipeline_optimizer.crm_lead_similar_action"
         )
@@ -662,6 +663,7 @@ class CrmLead(models.Model):
     def action_merge_similar_leads(self):
         """Opens the merge wizard on this lead and its similar leads."""
         self.ensure_one()
+        self.check_access("write")
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Merge Duplicates"),

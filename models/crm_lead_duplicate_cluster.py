@@ -91,6 +91,7 @@ class CrmLeadDuplicateCluster(models.Model):
     # ------------------------------------------------------------------ actions
     def action_open_merge_wizard(self):
         self.ensure_one()
+        self.check_access("write")
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Merge Duplicates"),
@@ -103,6 +104,7 @@ class CrmLeadDuplicateCluster(models.Model):
     def action_merge(self):
         """Merges each cluster into its default record (crm's choice), salesperson and
         team of that record; all clusters or none."""
+        self.check_access("write")
         with self.env.cr.savepoint():
             for cluster in self:
                 leads = cluster._mergeable_leads()
@@ -121,6 +123,7 @@ class CrmLeadDuplicateCluster(models.Model):
 
     def action_dismiss(self):
         """Not duplicates: remember it for every pair of their records."""
+        self.check_access("write")
         for cluster in self:
             self.env["crm.lead.duplicate.exclusion"]._exclude(cluster._mergeable_leads())
         self.write({"state": "dismissed"})

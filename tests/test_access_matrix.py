@@ -140,3 +140,156 @@ class TestAccessMatrix(PipelineOptimizerCommon):
                 self.assertEqual(data.get_dashboard_data("month")["scope"], scope)
         with self.assertRaises(AccessError):
             self.env["crm.pipeline.dashboard"].with_user(self.user_internal).get_dashboard_data()
+
+
+@tagged("post_install", "-at_install")
+class TestActionMatrix(PipelineOptimizerCommon):
+    """Who may run each action of the module on a colleague's deal of the first company,
+    and what each role's dashboard counts: actions × roles, allowed or AccessError."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.user_internal = mail_new_test_user(
+            cls.env, login="pipeline_internal_2", name="Ivo Internal", groups="base.group_user"
+        )
+        cls.roles = {
+            "internal": cls.user_internal,
+            "own": cls.user_salesman_own,
+            "all": cls.user_salesman_all,
+            "manager": cls.user_sales_manager,
+            "other": cls.user_company_2,
+        }
+        Lead = cls.env["crm.lead"]
+        # A deal of the all-documents salesperson and its duplicate: the own-documents
+        # salesperson must not touch it, nor anybody of the other company.
+        cls.deal, cls.duplicate = Lead.create(
+            [
+                {
+                    "name": name,
+                    "type": "opportunity",
+                    "email_from": "buyer@acme-matrix.example",
+                    "team_id": cls.sales_team.id,
+                    "user_id": cls.user_salesman_all.id,
+                }
+                for name in ("Matrix deal", "Matrix deal again")
+            ]
+        )
+        # One deal won this month by each salesperson, one in the other company.
+        won = Lead.create(
+            [
+                {"name": "Won by own", "type": "opportunity", "user_id": user.id, **extra}
+                for user, extra in (
+                    (cls.user_salesman_own, {"team_id": cls.sales_team.id}),
+                    (cls.user_salesman_all, {"team_id": cls.sales_team.id}),
+                    (cls.user_company_2, {"company_id": cls.company_2.id, "team_id": False}),
+                )
+            ]
+        )
+        won.action_set_won()
+        cls.env["crm.lead.duplicate.cluster"]._find_clusters(
+            [("id", "in", cls.deal.ids + cls.duplicate.ids)]
+        )
+        cls.cluster = cls.env["crm.lead.duplicate.cluster"].search(
+            [("lead_ids", "in", cls.deal.ids)]
+        )
+
+    ACTIONS = {
+        "reset stars to the score": (
+            lambda self, env: (
+                env["crm.lead"].browse(self.deal.id).action_reset_priority_automatic()
+            ),
+            {"all", "manager"},
+        ),
+        "show similar leads": (
+            lambda self, env: env["crm.lead"].browse(self.deal.id).action_show_similar_leads(),
+            {"all", "manager"},
+        ),
+        "open the merge of similar leads": (
+            lambda self, env: env["crm.lead"].browse(self.deal.id).action_merge_similar_leads(),
+            {"all", "manager"},
+        ),
+        "mark not a duplicate": (
+            lambda self, env: (
+                env["crm.lead"]
+                .browse(self.duplicate.id)
+                .with_context(similar_to_lead_id=self.deal.id)
+                .action_mark_not_duplicate()
+            ),
+            {"all", "manager"},
+        ),
+        "merge the two deals": (
+            lambda self, env: (
+                env["crm.lead"].browse(self.deal.ids + self.duplicate.ids)
+            )._merge_into(env["crm.lead"].browse(self.deal.id)),
+            {"all", "manager"},
+        ),
+        "open a duplicates cluster's merge": (
+            lambda self, env: (
+                env["crm.lead.duplicate.cluster"].browse(self.cluster.id).action_open_merge_wizard()
+            ),
+            {"manager"},
+        ),
+        "merge a duplicates cluster": (
+            lambda self, env: (
+                env["crm.lead.duplicate.cluster"].browse(self.cluster.id).action_merge()
+            ),
+            {"manager"},
+        ),
+        "dismiss a duplicates cluster": (
+            lambda self, env: (
+                env["crm.lead.duplicate.cluster"].browse(self.cluster.id).action_dismiss()
+            ),
+            {"manager"},
+        ),
+        "find duplicates": (
+            lambda self, env: env["crm.lead.duplicate.scan"].create({}).action_scan(),
+            {"manager"},
+        ),
+        "rescore in bulk from the settings": (
+            lambda self, env: (
+                env["res.config.settings"].create({"score_learned_weight": 40}).execute()
+            ),
+            set(),  # Settings are the administrator's, as everywhere in Odoo
+        ),
+    }
+
+    def test_actions_of_every_role(self):
+        self.assertEqual(len(self.cluster), 1, "the two deals form one cluster")
+        checked = 0
+        for action, (run, allowed) in self.ACTIONS.items():
+            for role, user in self.roles.items():
+                with self.subTest(action=action, role=role), self.env.cr.savepoint() as savepoint:
+                    env = self.env(user=user)
+                    if role in allowed:
+                        run(self, env)
+                    else:
+                        with self.assertRaises(AccessError):
+                            run(self, env)
+                    savepoint.rollback()
+                    self.env.invalidate_all()
+                checked += 1
+        self.assertEqual(checked, len(self.ACTIONS) * len(self.roles))
+
+    def test_dashboard_numbers_of_every_role(self):
+        # The manager filters on the test team: the database may hold other deals.
+        expected_won = {
+            "own": (1, {}),
+            "all": (1, {}),
+            "manager": (2, {"team_id": self.sales_team.id}),
+            "other": (1, {}),
+        }
+        for role, (count, filters) in expected_won.items():
+            with self.subTest(role=role):
+                data = (
+                    self.env["crm.pipeline.dashboard"]
+                    .with_user(self.roles[role])
+                    .get_dashboard_data("month", **filters)
+                )
+                self.assertEqual(data["kpis"]["won_count"]["value"], count)
+                drilled = (
+                    self.env["crm.lead"]
+                    .with_user(self.roles[role])
+                    .search_count(data["kpis"]["won_count"]["domain"])
+                )
+                self.assertEqual(drilled, count, "the drill-down shows the same deals")
