@@ -57,19 +57,22 @@ class CrmLeadScoringFactor(models.Model):
         factor (PostgreSQL runs them in parallel; an INSERT … SELECT could not); the few
         hundred factors are then derived here and inserted at once."""
         self.env.flush_all()
-        groups = self._closed_deal_groups()
         counts = defaultdict(lambda: [0, 0])  # (company, variable, value): [won, lost]
-        for company_id, source_id, team_id, user_id, stage_sequence, age, won, deals in groups:
+        # Per company: {stage sequence: [won, lost]} and {age bucket: [won, lost]}.
+        by_sequence = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+        by_age = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+        for row in self._closed_deal_groups():
+            company_id, source_id, team_id, user_id, sequence, age, won, deals = row
             outcome = 0 if won else 1
             counts[company_id, "base", 0][outcome] += deals
             for variable, value in (("source", source_id), ("team", team_id), ("user", user_id)):
                 if value:
                     counts[company_id, variable, value][outcome] += deals
-            counts[company_id, "_stage_sequence", stage_sequence][outcome] += deals
-            counts[company_id, "_age", age][outcome] += deals
+            by_sequence[company_id][sequence][outcome] += deals
+            by_age[company_id][age][outcome] += deals
         for company_id, tag_id, won, deals in self._closed_deal_tags():
             counts[company_id, "tag", tag_id][0 if won else 1] += deals
-        self._cumulate_stage_and_age(counts)
+        self._count_stage_and_age(counts, by_sequence, by_age)
         self.env.cr.execute(SQL("DELETE FROM crm_lead_scoring_factor"))
         rows = self._factor_rows(counts)
         if rows:
@@ -130,40 +133,23 @@ class CrmLeadScoringFactor(models.Model):
         return self.env.cr.fetchall()
 
     @api.model
-    def _cumulate_stage_and_age(self, counts):
-        """Turns the counts per stage sequence and per age bucket into the cumulative
-        'stage reached' and 'cycle at least this long' factors (in place)."""
-        stages = (
-            self.env["crm.stage"]
-            .sudo()
-            .search_read(  # sudo: stages of every team
-                [("is_won", "=", False)], ["sequence"]
-            )
-        )
-        companies = {company_id for company_id, variable, _value in counts if variable == "base"}
-        for company_id in companies:
+    def _count_stage_and_age(self, counts, by_sequence, by_age):
+        """Adds to `counts` the cumulative factors: 'stage reached' (every won deal, and
+        the lost deals lost in that stage or a later one) and 'cycle at least this long'."""
+        # sudo: the stages of every team count, whoever runs the job
+        stages = self.env["crm.stage"].sudo().search_read([("is_won", "=", False)], ["sequence"])
+        for company_id, tallies in by_sequence.items():
             won = counts[company_id, "base", 0][0]
             for stage in stages:
-                lost = sum(
-                    tally[1]
-                    for (company, variable, sequence), tally in counts.items()
-                    if company == company_id
-                    and variable == "_stage_sequence"
-                    and sequence >= stage["sequence"]
-                )
+                lost = sum(t[1] for sequence, t in tallies.items() if sequence >= stage["sequence"])
                 counts[company_id, "stage", stage["id"]] = [won, lost]
+        for company_id, tallies in by_age.items():
             for value, _start in AGE_BUCKETS:
-                tallies = [
-                    tally
-                    for (company, variable, age), tally in counts.items()
-                    if company == company_id and variable == "_age" and age >= value
-                ]
+                reached = [t for age, t in tallies.items() if age >= value]
                 counts[company_id, "age", value] = [
-                    sum(tally[0] for tally in tallies),
-                    sum(tally[1] for tally in tallies),
+                    sum(t[0] for t in reached),
+                    sum(t[1] for t in reached),
                 ]
-        for key in [key for key in counts if key[1].startswith("_")]:
-            del counts[key]
 
     @api.model
     def _factor_rows(self, counts):

@@ -56,11 +56,11 @@ ACCESS = {
 OPERATIONS = {"r": "read", "w": "write", "c": "create", "u": "unlink"}
 
 
-@tagged("post_install", "-at_install")
-class TestAccessMatrix(PipelineOptimizerCommon):
+class RoleMatrixCommon(PipelineOptimizerCommon):
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
+    def _set_up_roles(cls):
+        """The five roles of the matrices, by name: an internal user without sales rights,
+        both kinds of salesperson, the sales administrator, another company's salesperson."""
         cls.user_internal = mail_new_test_user(
             cls.env, login="pipeline_internal", name="Ines Internal", groups="base.group_user"
         )
@@ -71,6 +71,14 @@ class TestAccessMatrix(PipelineOptimizerCommon):
             "manager": cls.user_sales_manager,
             "other": cls.user_company_2,
         }
+
+
+@tagged("post_install", "-at_install")
+class TestAccessMatrix(RoleMatrixCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._set_up_roles()
         team_2 = cls.env["crm.team"].create({"name": "Team 2", "company_id": cls.company_2.id})
         lead_2 = cls.env["crm.lead"].create(
             {"name": "Company 2 lead", "company_id": cls.company_2.id, "team_id": False}
@@ -143,23 +151,14 @@ class TestAccessMatrix(PipelineOptimizerCommon):
 
 
 @tagged("post_install", "-at_install")
-class TestActionMatrix(PipelineOptimizerCommon):
+class TestActionMatrix(RoleMatrixCommon):
     """Who may run each action of the module on a colleague's deal of the first company,
     and what each role's dashboard counts: actions × roles, allowed or AccessError."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.user_internal = mail_new_test_user(
-            cls.env, login="pipeline_internal_2", name="Ivo Internal", groups="base.group_user"
-        )
-        cls.roles = {
-            "internal": cls.user_internal,
-            "own": cls.user_salesman_own,
-            "all": cls.user_salesman_all,
-            "manager": cls.user_sales_manager,
-            "other": cls.user_company_2,
-        }
+        cls._set_up_roles()
         Lead = cls.env["crm.lead"]
         # A deal of the all-documents salesperson and its duplicate: the own-documents
         # salesperson must not touch it, nor anybody of the other company.

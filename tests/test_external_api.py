@@ -34,8 +34,8 @@ class TestExternalApiBadInput(PipelineOptimizerCommon, HttpCase):
             self.env.cr.dbname, uid, user.login, model, method, list(args), kwargs
         )
 
-    def _jsonrpc(self, user, model, method, *args, **kwargs):
-        """The error of a JSON-RPC call as (exception name, message)."""
+    def _jsonrpc_response(self, user, model, method, *args, **kwargs):
+        """The decoded answer of an `execute_kw` call through /jsonrpc."""
         payload = {
             "jsonrpc": "2.0",
             "method": "call",
@@ -57,7 +57,11 @@ class TestExternalApiBadInput(PipelineOptimizerCommon, HttpCase):
         response = self.url_open(
             "/jsonrpc", data=json.dumps(payload), headers={"Content-Type": "application/json"}
         )
-        body = response.json()
+        return response.json()
+
+    def _jsonrpc(self, user, model, method, *args, **kwargs):
+        """The error of a JSON-RPC call as (exception name, message)."""
+        body = self._jsonrpc_response(user, model, method, *args, **kwargs)
         self.assertIn("error", body, f"{model}.{method} was accepted: {body.get('result')}")
         return body["error"]["data"]["name"], body["error"]["data"]["message"]
 
@@ -172,30 +176,10 @@ class TestExternalApiBadInput(PipelineOptimizerCommon, HttpCase):
         self.assertIn("not in your dashboard", message)
         # A good call still works. (JSON-RPC: the dashboard's figures use null for "no
         # value", which Odoo's XML-RPC server does not marshal.)
-        response = self.url_open(
-            "/jsonrpc",
-            data=json.dumps(
-                {
-                    "jsonrpc": "2.0",
-                    "method": "call",
-                    "params": {
-                        "service": "object",
-                        "method": "execute_kw",
-                        "args": [
-                            self.env.cr.dbname,
-                            self.user_sales_manager.id,
-                            self.user_sales_manager.login,
-                            Dashboard,
-                            "get_dashboard_data",
-                            [],
-                            {"period": "quarter"},
-                        ],
-                    },
-                }
-            ),
-            headers={"Content-Type": "application/json"},
+        body = self._jsonrpc_response(
+            self.user_sales_manager, Dashboard, "get_dashboard_data", period="quarter"
         )
-        self.assertEqual(response.json()["result"]["scope"], "company")
+        self.assertEqual(body["result"]["scope"], "company")
 
     def test_duplicates_centre_is_closed_to_salespeople(self):
         name, _message = self._jsonrpc(
