@@ -46,6 +46,8 @@ SCORE_FACTOR_COLUMNS = (
 )
 SCORE_BATCH_SIZE = 100000
 SCORE_BATCH_WORK_MEM = "64MB"
+# Database connections the nightly rescoring shares its batches between.
+SCORE_WORKERS = 2
 # Opportunities handled per call of the follow-up and escalation crons; the cron runs
 # again at once while some are left (ir.cron's progress API), each call in its own
 # transaction.
@@ -967,20 +969,31 @@ class CrmLead(models.Model):
     @api.model
     def _update_all_scores(self, commit=False):
         """Relearns the factors, then rescores every open lead in batches of ids, never
-        holding more than one batch's ids in memory. Returns (leads seen, leads changed)."""
+        holding more than one batch's ids in memory. Returns (leads seen, leads changed).
+        With `commit` (the cron), batches are committed one by one and shared between
+        SCORE_WORKERS database connections."""
         self._score_batch_settings()
         self.env["crm.lead.scoring.factor"]._rebuild()
-        if commit:
-            self.env.cr.commit()  # pylint: disable=invalid-commit
         self.env.cr.execute(SQL("SELECT MAX(id) FROM crm_lead"))
         max_id = self.env.cr.fetchone()[0] or 0
-        open_leads = SQL("crm_lead.active AND COALESCE(crm_lead.probability, 0) < 100")
-        seen = changed = 0
-        # Batches are id ranges, at most SCORE_BATCH_SIZE leads each: the criteria's
+        # Batches are id ranges of at most SCORE_BATCH_SIZE leads: the criteria's
         # sub-queries then scan an index range instead of matching a long list of ids,
         # and no id is ever loaded here.
-        for first_id in range(1, max_id + 1, SCORE_BATCH_SIZE):
-            last_id = first_id + SCORE_BATCH_SIZE - 1
+        batches = [
+            (first_id, first_id + SCORE_BATCH_SIZE - 1)
+            for first_id in range(1, max_id + 1, SCORE_BATCH_SIZE)
+        ]
+        if not commit:
+            return self._score_batches(batches)
+        self.env.cr.commit()  # pylint: disable=invalid-commit
+        return self._score_batches_in_parallel(batches)
+
+    @api.model
+    def _score_batches(self, batches, commit=False):
+        """Rescores the open leads of each (first id, last id) batch; (seen, changed)."""
+        open_leads = SQL("crm_lead.active AND COALESCE(crm_lead.probability, 0) < 100")
+        seen = changed = 0
+        for first_id, last_id in batches:
             self._score_batch_settings()
             scored, updated = self._update_scores_where(
                 SQL("%s AND crm_lead.id BETWEEN %s AND %s", open_leads, first_id, last_id),
@@ -993,6 +1006,50 @@ class CrmLead(models.Model):
                 # committed, and the next run redoes the rest.
                 self.env.cr.commit()  # pylint: disable=invalid-commit
         return seen, changed
+
+    @api.model
+    def _score_batches_in_parallel(self, batches):
+        """The batches shared between SCORE_WORKERS threads, each with its own database
+        connection and transaction per batch (batches are disjoint id ranges: they never
+        wait for each other). The scoring runs in PostgreSQL, one core per connection."""
+        queue = iter(batches)
+        lock = threading.Lock()
+        totals, errors = [0, 0], []
+
+        def work():
+            try:
+                with self.env.registry.cursor() as cr:
+                    Lead = self.with_env(self.env(cr=cr))
+                    while True:
+                        with lock:
+                            batch = next(queue, None)
+                        if batch is None:
+                            return
+                        seen, changed = Lead._score_batches([batch], commit=True)
+                        with lock:
+                            totals[0] += seen
+                            totals[1] += changed
+            except Exception as error:  # re-raised in the cron's thread below
+                errors.append(error)
+
+        threads = [threading.Thread(target=work) for _ in range(SCORE_WORKERS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        self.env["crm.lead"].invalidate_model(
+            [
+                "score",
+                "score_rule",
+                "score_learned",
+                "score_details",
+                "score_explanation",
+                "priority",
+            ]
+        )
+        return tuple(totals)
 
     # ------------------------------------------------------------------ stale deals
     @api.model

@@ -8,7 +8,10 @@ batch and keeps its transaction open; worker B, meanwhile, must take other leads
 salesperson saving a lead of A's batch waits for A, then gets through (Odoo retries a
 request that hits a serialization failure, as it does for every RPC and HTTP request);
 the job then runs to the end. Every lead gets exactly one follow-up, and a second run
-creates none. Prints one line per check and ends with "N passed, N failed".
+creates none. Then the nightly rescoring as the cron runs it, its batches shared between
+database connections: every open lead scored once, as the lead's own computation gives,
+and a second run changes nothing. Prints one line per check and ends with "N passed,
+N failed".
 """
 
 import threading
@@ -146,8 +149,51 @@ def main(config, database):
         again = run_batch(cr)
     check("a second run creates nothing", not again, str(again))
 
+    check_parallel_rescoring(registry)
+
     passed = sum(results)
     print(f"{passed} passed, {len(results) - passed} failed")
+
+
+def check_parallel_rescoring(registry):
+    """The nightly rescoring as the cron runs it: batches committed one by one and shared
+    between connections (tiny batches here, so that every connection gets several)."""
+    from odoo.addons.crm_pipeline_optimizer.models import crm_lead as crm_lead_module
+
+    crm_lead_module.SCORE_BATCH_SIZE = 5
+    open_leads = SQL("active AND COALESCE(probability, 0) < 100")
+    with registry.cursor() as cr:
+        cr.execute(
+            SQL("UPDATE crm_lead SET score = NULL, score_details = NULL WHERE %s", open_leads)
+        )
+        cr.execute(SQL("SELECT COUNT(*) FROM crm_lead WHERE %s", open_leads))
+        open_count = cr.fetchone()[0]
+    with registry.cursor() as cr:
+        seen, changed = api.Environment(cr, SUPERUSER_ID, {})["crm.lead"]._update_all_scores(
+            commit=True
+        )
+    check(
+        "parallel rescoring scores and writes every open lead once",
+        seen == changed == open_count,
+        f"{seen} seen, {changed} changed, {open_count} open",
+    )
+    with registry.cursor() as cr:
+        Lead = api.Environment(cr, SUPERUSER_ID, {})["crm.lead"]
+        leads = Lead.search([("active", "=", True), ("probability", "<", 100)])
+        expected = leads._score_values()
+        cr.execute(
+            SQL(
+                "SELECT id, score, score_rule, score_learned FROM crm_lead WHERE id IN %s",
+                tuple(leads.ids),
+            )
+        )
+        wrong = [row[0] for row in cr.fetchall() if tuple(row[1:]) != expected[row[0]][:3]]
+    check("each stored score equals the lead's own computation", not wrong, str(wrong[:10]))
+    with registry.cursor() as cr:
+        _seen, again = api.Environment(cr, SUPERUSER_ID, {})["crm.lead"]._update_all_scores(
+            commit=True
+        )
+    check("a second parallel run changes nothing", again == 0, str(again))
 
 
 if __name__ == "__main__":
