@@ -48,6 +48,15 @@ SCORE_BATCH_SIZE = 100000
 SCORE_BATCH_WORK_MEM = "64MB"
 # Database connections the nightly rescoring shares its batches between.
 SCORE_WORKERS = 2
+# What a bulk rescoring changes behind the ORM, to drop from the cache.
+SCORE_CACHED_FIELDS = (
+    "score",
+    "score_rule",
+    "score_learned",
+    "score_details",
+    "score_explanation",
+    "priority",
+)
 # Opportunities handled per call of the follow-up and escalation crons; the cron runs
 # again at once while some are left (ir.cron's progress API), each call in its own
 # transaction.
@@ -945,16 +954,7 @@ class CrmLead(models.Model):
             )
         )
         scored, updated = self.env.cr.fetchone()
-        self.env["crm.lead"].invalidate_model(
-            [
-                "score",
-                "score_rule",
-                "score_learned",
-                "score_details",
-                "score_explanation",
-                "priority",
-            ]
-        )
+        self.env["crm.lead"].invalidate_model(SCORE_CACHED_FIELDS)
         return scored, updated
 
     @api.model
@@ -970,10 +970,10 @@ class CrmLead(models.Model):
     def _update_all_scores(self, commit=False):
         """Relearns the factors, then rescores every open lead in batches of ids, never
         holding more than one batch's ids in memory. Returns (leads seen, leads changed).
-        With `commit` (the cron), batches are committed one by one and shared between
-        SCORE_WORKERS database connections."""
+        With `commit` (the cron), the history is read and the batches are scored on
+        SCORE_WORKERS database connections at once, each batch committed on its own."""
+        Factor = self.env["crm.lead.scoring.factor"]
         self._score_batch_settings()
-        self.env["crm.lead.scoring.factor"]._rebuild()
         self.env.cr.execute(SQL("SELECT MAX(id) FROM crm_lead"))
         max_id = self.env.cr.fetchone()[0] or 0
         # Batches are id ranges of at most SCORE_BATCH_SIZE leads: the criteria's
@@ -984,9 +984,20 @@ class CrmLead(models.Model):
             for first_id in range(1, max_id + 1, SCORE_BATCH_SIZE)
         ]
         if not commit:
+            Factor._rebuild()
             return self._score_batches(batches)
+        self.env.flush_all()
         self.env.cr.commit()  # pylint: disable=invalid-commit
-        return self._score_batches_in_parallel(batches)
+        history = self._run_on_connections(
+            [(Factor._name, "_closed_deal_groups", ()), (Factor._name, "_closed_deal_tags", ())]
+        )
+        Factor._rebuild(history)
+        self.env.cr.commit()  # pylint: disable=invalid-commit
+        scored = self._run_on_connections(
+            [(self._name, "_score_batches", ([batch], True)) for batch in batches]
+        )
+        self.invalidate_model(SCORE_CACHED_FIELDS)
+        return sum(seen for seen, _changed in scored), sum(changed for _seen, changed in scored)
 
     @api.model
     def _score_batches(self, batches, commit=False):
@@ -1008,28 +1019,27 @@ class CrmLead(models.Model):
         return seen, changed
 
     @api.model
-    def _score_batches_in_parallel(self, batches):
-        """The batches shared between SCORE_WORKERS threads, each with its own database
-        connection and transaction per batch (batches are disjoint id ranges: they never
-        wait for each other). The scoring runs in PostgreSQL, one core per connection."""
-        queue = iter(batches)
+    def _run_on_connections(self, jobs):
+        """Runs the jobs (model name, method name, arguments) on SCORE_WORKERS threads,
+        each with its own database connection and committing after each job; returns
+        their results in order. The work is in PostgreSQL, one core per connection."""
+        queue = iter(enumerate(jobs))
         lock = threading.Lock()
-        totals, errors = [0, 0], []
+        results, errors = [None] * len(jobs), []
 
         def work():
             try:
                 with self.env.registry.cursor() as cr:
-                    Lead = self.with_env(self.env(cr=cr))
+                    env = self.env(cr=cr)
                     while True:
                         with lock:
-                            batch = next(queue, None)
-                        if batch is None:
+                            index, (model, method, args) = next(queue, (None, (None,) * 3))
+                        if index is None:
                             return
-                        seen, changed = Lead._score_batches([batch], commit=True)
-                        with lock:
-                            totals[0] += seen
-                            totals[1] += changed
-            except Exception as error:  # re-raised in the cron's thread below
+                        env.cr.execute(SQL("SET LOCAL jit = off"))
+                        results[index] = getattr(env[model], method)(*args)
+                        cr.commit()
+            except Exception as error:  # re-raised in the caller's thread below
                 errors.append(error)
 
         threads = [threading.Thread(target=work) for _ in range(SCORE_WORKERS)]
@@ -1039,17 +1049,7 @@ class CrmLead(models.Model):
             thread.join()
         if errors:
             raise errors[0]
-        self.env["crm.lead"].invalidate_model(
-            [
-                "score",
-                "score_rule",
-                "score_learned",
-                "score_details",
-                "score_explanation",
-                "priority",
-            ]
-        )
-        return tuple(totals)
+        return results
 
     # ------------------------------------------------------------------ stale deals
     @api.model

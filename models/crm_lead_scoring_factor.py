@@ -47,7 +47,7 @@ class CrmLeadScoringFactor(models.Model):
     ]
 
     @api.model
-    def _rebuild(self):
+    def _rebuild(self, history=None):
         """Relearns every factor from the closed leads. Won: active in a won stage; lost:
         archived with probability 0 (crm's definitions). A stage counts as reached by every
         won deal and by lost deals lost in it or later; an age bucket by every closed deal
@@ -55,13 +55,15 @@ class CrmLeadScoringFactor(models.Model):
 
         Two read-only queries count the closed deals, grouped finely enough for every
         factor (PostgreSQL runs them in parallel; an INSERT … SELECT could not); the few
-        hundred factors are then derived here and inserted at once."""
+        hundred factors are then derived here and inserted at once. `history`: the two
+        queries' results when the caller ran them already (on other connections)."""
         self.env.flush_all()
+        groups, tags = history or (self._closed_deal_groups(), self._closed_deal_tags())
         counts = defaultdict(lambda: [0, 0])  # (company, variable, value): [won, lost]
         # Per company: {stage sequence: [won, lost]} and {age bucket: [won, lost]}.
         by_sequence = defaultdict(lambda: defaultdict(lambda: [0, 0]))
         by_age = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-        for row in self._closed_deal_groups():
+        for row in groups:
             company_id, source_id, team_id, user_id, sequence, age, won, deals = row
             outcome = 0 if won else 1
             counts[company_id, "base", 0][outcome] += deals
@@ -70,7 +72,7 @@ class CrmLeadScoringFactor(models.Model):
                     counts[company_id, variable, value][outcome] += deals
             by_sequence[company_id][sequence][outcome] += deals
             by_age[company_id][age][outcome] += deals
-        for company_id, tag_id, won, deals in self._closed_deal_tags():
+        for company_id, tag_id, won, deals in tags:
             counts[company_id, "tag", tag_id][0 if won else 1] += deals
         self._count_stage_and_age(counts, by_sequence, by_age)
         self.env.cr.execute(SQL("DELETE FROM crm_lead_scoring_factor"))
