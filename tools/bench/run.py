@@ -393,8 +393,10 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--only",
+        action="append",
         choices=[section.__name__.removeprefix("bench_") for section in SECTIONS],
-        help="run one section (those after the anchors may read the anchors' figures)",
+        help="run this section only; repeat to run several, e.g. --only anchors --only "
+        "scoring (the sections after the anchors read the anchors' figures)",
     )
     args = parser.parse_args()
     odoo.tools.config.parse_config(["-c", args.config, "-d", args.database, "--log-level=warn"])
@@ -403,7 +405,7 @@ def main():
         bench_dataset(env)
         measure = Measure(env, args.repeat)
         for section in SECTIONS:
-            if args.only in (None, section.__name__.removeprefix("bench_")):
+            if not args.only or section.__name__.removeprefix("bench_") in args.only:
                 section(env, measure)
 
 
