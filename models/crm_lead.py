@@ -973,7 +973,6 @@ class CrmLead(models.Model):
         With `commit` (the cron), the history is read and the batches are scored on
         SCORE_WORKERS database connections at once, each batch committed on its own."""
         Factor = self.env["crm.lead.scoring.factor"]
-        self._score_batch_settings()
         self.env.cr.execute(SQL("SELECT MAX(id) FROM crm_lead"))
         max_id = self.env.cr.fetchone()[0] or 0
         # Batches are id ranges of at most SCORE_BATCH_SIZE leads: the criteria's
@@ -984,6 +983,7 @@ class CrmLead(models.Model):
             for first_id in range(1, max_id + 1, SCORE_BATCH_SIZE)
         ]
         if not commit:
+            self._score_batch_settings()
             Factor._rebuild()
             return self._score_batches(batches)
         self.env.flush_all()
@@ -1036,7 +1036,7 @@ class CrmLead(models.Model):
                             index, (model, method, args) = next(queue, (None, (None,) * 3))
                         if index is None:
                             return
-                        env.cr.execute(SQL("SET LOCAL jit = off"))
+                        env["crm.lead"]._score_batch_settings()
                         results[index] = getattr(env[model], method)(*args)
                         cr.commit()
             except Exception as error:  # re-raised in the caller's thread below
