@@ -5,6 +5,7 @@ from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models, tools
 from odoo.exceptions import AccessError, UserError
+from odoo.osv import expression
 from odoo.tools import SQL
 
 PERIOD_MONTHS = {"month": 1, "quarter": 3, "year": 12}
@@ -115,21 +116,67 @@ class CrmPipelineDashboard(models.AbstractModel):
             self._open_domain(base), ["stage_id"], ["__count", "expected_revenue:sum"]
         )
 
-    def _kpis(self, base, start, end, target, pipeline):
+    def _lead_figures(self, base, periods):
+        """[{created, opportunities, won, won_amount, won_average, cycle, lost, done}] for
+        each (start, end) of `periods`: one scan of the leads the reader may see that were
+        created or closed in any of them (the ORM's query, so under their record rules)."""
         Lead = self.env["crm.lead"].with_context(active_test=False)
+        first, last = min(start for start, _end in periods), max(end for _start, end in periods)
+        query = Lead._search(
+            expression.AND(
+                [
+                    base,
+                    expression.OR(
+                        [
+                            self._between("create_date", first, last),
+                            self._between("date_closed", first, last),
+                        ]
+                    ),
+                ]
+            )
+        )
+        lead = SQL.identifier(query.table)
+        won_stage = SQL("%s.stage_id IN (SELECT id FROM crm_stage WHERE is_won)", lead)
+        # Activities done on a won deal are its messages that close an activity; the
+        # sub-select only runs for the rows its FILTER keeps.
+        done = SQL(
+            """(SELECT COUNT(*) FROM mail_message message
+                 WHERE message.model = 'crm.lead' AND message.res_id = %s.id
+                   AND message.mail_activity_type_id IS NOT NULL)""",
+            lead,
+        )
+        columns = []
+        for start, end in periods:
+            created = SQL("%s.create_date >= %s AND %s.create_date < %s", lead, start, lead, end)
+            closed = SQL("%s.date_closed >= %s AND %s.date_closed < %s", lead, start, lead, end)
+            won = SQL("%s AND %s.active AND %s", closed, lead, won_stage)
+            lost = SQL("%s AND NOT %s.active AND %s.probability = 0", closed, lead, lead)
+            columns += [
+                SQL("COUNT(*) FILTER (WHERE %s)", created),
+                SQL("COUNT(*) FILTER (WHERE %s AND %s.type = 'opportunity')", created, lead),
+                SQL("COUNT(*) FILTER (WHERE %s)", won),
+                SQL("SUM(%s.expected_revenue) FILTER (WHERE %s)", lead, won),
+                SQL("AVG(%s.expected_revenue) FILTER (WHERE %s)", lead, won),
+                SQL("AVG(%s.day_close) FILTER (WHERE %s)", lead, won),
+                SQL("COUNT(*) FILTER (WHERE %s)", lost),
+                SQL("SUM(%s) FILTER (WHERE %s)", done, won),
+            ]
+        self.env.cr.execute(query.select(*columns))
+        row = self.env.cr.fetchone()
+        names = ("created", "opportunities", "won", "won_amount", "won_average", "cycle")
+        names += ("lost", "done")
+        return [
+            dict(zip(names, row[index : index + len(names)], strict=True))
+            for index in range(0, len(row), len(names))
+        ]
+
+    def _kpis(self, base, start, end, figures, target, pipeline):
         created = [*base, *self._between("create_date", start, end)]
-        by_type = dict(Lead._read_group(created, ["type"], ["__count"]))
-        created_count = sum(by_type.values())
         won = self._won_domain(base, start, end)
         lost = self._lost_domain(base, start, end)
-        [(won_count, won_amount, won_average, cycle)] = Lead._read_group(
-            won, [], ["__count", "expected_revenue:sum", "expected_revenue:avg", "day_close:avg"]
-        )
-        lost_count = Lead._read_group(lost, [], ["__count"])[0][0]
+        won_count = figures["won"]
         open_count = sum(count for _stage, count, _amount in pipeline)
         open_amount = sum(amount or 0 for _stage, _count, amount in pipeline)
-        done_activities = self._done_activity_count(won)
-        closed = won_count + lost_count
 
         def ratio(part, whole, factor=1):
             return round(part * factor / whole, 2) if whole else None
@@ -137,41 +184,33 @@ class CrmPipelineDashboard(models.AbstractModel):
         opportunities = [*created, ("type", "=", "opportunity")]
         return {
             "conversion_rate": {
-                "value": ratio(by_type.get("opportunity", 0), created_count, 100),
+                "value": ratio(figures["opportunities"], figures["created"], 100),
                 "domain": opportunities,
             },
-            "win_rate": {"value": ratio(won_count, closed, 100), "domain": won},
-            "deal_size": {
-                "value": round(won_average or 0, 2) if won_count else None,
+            "win_rate": {
+                "value": ratio(won_count, won_count + figures["lost"], 100),
                 "domain": won,
             },
-            "cycle_days": {"value": round(cycle, 1) if won_count else None, "domain": won},
+            "deal_size": {
+                "value": round(figures["won_average"], 2) if won_count else None,
+                "domain": won,
+            },
+            "cycle_days": {
+                "value": round(figures["cycle"] or 0, 1) if won_count else None,
+                "domain": won,
+            },
             "coverage": {
                 "value": ratio(open_amount or 0, target),
                 "domain": self._open_domain(base),
             },
-            "activity_to_close": {"value": ratio(done_activities, won_count), "domain": won},
+            "activity_to_close": {"value": ratio(figures["done"] or 0, won_count), "domain": won},
             "won_count": {"value": won_count, "domain": won},
-            "won_amount": {"value": won_amount or 0, "domain": won},
-            "lost_count": {"value": lost_count, "domain": lost},
+            "won_amount": {"value": figures["won_amount"] or 0, "domain": won},
+            "lost_count": {"value": figures["lost"], "domain": lost},
             "open_count": {"value": open_count, "domain": self._open_domain(base)},
             "open_amount": {"value": open_amount or 0, "domain": self._open_domain(base)},
-            "created_count": {"value": created_count, "domain": created},
+            "created_count": {"value": figures["created"], "domain": created},
         }
-
-    def _done_activity_count(self, lead_domain):
-        """Activities done on the leads of `lead_domain` (their 'done' messages), one query
-        over the leads the reader may see."""
-        leads = self.env["crm.lead"].with_context(active_test=False)._search(lead_domain)
-        self.env.cr.execute(
-            SQL(
-                """SELECT COUNT(*) FROM mail_message
-                    WHERE model = 'crm.lead' AND mail_activity_type_id IS NOT NULL
-                      AND res_id IN %s""",
-                leads.subselect(),
-            )
-        )
-        return self.env.cr.fetchone()[0]
 
     def _target(self, teams, scope, start_day, end_day):
         """The teams' revenue targets prorated to the period (a salesperson gets their
@@ -196,7 +235,7 @@ class CrmPipelineDashboard(models.AbstractModel):
             total = total * len(teams) / members
         return total
 
-    def _charts(self, base, start, end, pipeline):
+    def _charts(self, base, start, end, days, pipeline):
         Lead = self.env["crm.lead"].with_context(active_test=False)
         year_ago = end - relativedelta(months=12)
         sources = Lead._read_group(
@@ -245,19 +284,22 @@ class CrmPipelineDashboard(models.AbstractModel):
                 {"month": fields.Date.to_string(month), "days": round(days or 0, 1)}
                 for month, days in time_to_win
             ],
-            "activities_by_salesperson": self._activities_by_salesperson(base, start, end),
+            "activities_by_salesperson": self._activities_by_salesperson(base, start, end, days),
         }
 
-    def _activities_by_salesperson(self, base, start, end):
-        """Activities planned (open now) and done in the period, per salesperson, on the
-        leads the reader may see: two queries."""
+    def _activities_by_salesperson(self, base, start, end, days):
+        """Per salesperson, the activities planned for the period (due in it, not done
+        yet) and those done in it, on the leads the reader may see: one query."""
         leads = self.env["crm.lead"].with_context(active_test=False)._search(base)
         self.env.cr.execute(
             SQL(
                 """SELECT u.id, COALESCE(p.planned, 0), COALESCE(d.done, 0)
                      FROM res_users u
                      LEFT JOIN (SELECT user_id, COUNT(*) AS planned FROM mail_activity
-                                 WHERE res_model = 'crm.lead' AND active AND res_id IN %(leads)s
+                                 WHERE res_model = 'crm.lead' AND active
+                                   AND date_deadline >= %(first_day)s
+                                   AND date_deadline < %(day_after)s
+                                   AND res_id IN %(leads)s
                               GROUP BY user_id) p ON p.user_id = u.id
                      LEFT JOIN (SELECT author_id, COUNT(*) AS done FROM mail_message
                                  WHERE model = 'crm.lead' AND mail_activity_type_id IS NOT NULL
@@ -269,6 +311,8 @@ class CrmPipelineDashboard(models.AbstractModel):
                 leads=leads.subselect(),
                 start=start,
                 end=end,
+                first_day=days[0],
+                day_after=days[1],
             )
         )
         rows = self.env.cr.fetchall()
@@ -290,11 +334,15 @@ class CrmPipelineDashboard(models.AbstractModel):
         previous_day = start_day - relativedelta(months=PERIOD_MONTHS[period])
         target = self._target(teams, scope, start_day, end_day)
         pipeline = self._open_pipeline(base)
-        current = self._kpis(base, start, end, target, pipeline)
+        figures, previous_figures = self._lead_figures(
+            base, [(start, end), (previous_start, previous_end)]
+        )
+        current = self._kpis(base, start, end, figures, target, pipeline)
         previous = self._kpis(
             base,
             previous_start,
             previous_end,
+            previous_figures,
             self._target(teams, scope, previous_day, start_day),
             pipeline,
         )
@@ -344,7 +392,7 @@ class CrmPipelineDashboard(models.AbstractModel):
             "teams": [{"id": team.id, "name": team.name} for team in teams],
             "target": target,
             "kpis": current,
-            "charts": self._charts(base, start, end, pipeline),
+            "charts": self._charts(base, start, end, (start_day, end_day), pipeline),
         }
 
     # ------------------------------------------------------------------ report

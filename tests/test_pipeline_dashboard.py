@@ -168,6 +168,22 @@ class TestPipelineDashboard(PipelineDashboardCommon):
         activities = {row["label"]: row for row in data["charts"]["activities_by_salesperson"]}
         self.assertEqual(set(activities), {self.user_salesman_own.name})
 
+    def test_activities_planned_are_those_due_in_the_period(self):
+        deal = self.open[0]
+        first_day = self.today.replace(day=1)
+        for due in (
+            first_day - relativedelta(days=1),
+            self.today,
+            first_day + relativedelta(months=1),
+        ):
+            deal.activity_schedule(
+                "mail.mail_activity_data_todo", date_deadline=due, user_id=deal.user_id.id
+            )
+        data = self.Dashboard.with_user(self.user_salesman_own).get_dashboard_data("month")
+        [row] = data["charts"]["activities_by_salesperson"]
+        # Won 1's call was done this month; of the three to-dos only this month's counts.
+        self.assertEqual((row["planned"], row["done"]), (1, 1))
+
     def test_team_leader_sees_their_teams(self):
         self.sales_team.user_id = self.user_salesman_all
         data = self.Dashboard.with_user(self.user_salesman_all).get_dashboard_data("month")
@@ -210,7 +226,10 @@ class TestPipelineDashboard(PipelineDashboardCommon):
     def test_query_count_does_not_grow_with_the_data(self):
         Dashboard = self.env["crm.pipeline.dashboard"]
         Dashboard.get_dashboard_data("month")  # warms the caches
-        with self.assertQueryCount(29):
+        with self.assertQueryCount(9):
+            Dashboard.get_dashboard_data("month", team_id=self.sales_team.id)
+        self.env.invalidate_all()
+        with self.assertQueryCount(20):
             Dashboard.get_dashboard_data("month", team_id=self.sales_team.id)
         self.env["crm.lead"].create(
             [
@@ -225,7 +244,9 @@ class TestPipelineDashboard(PipelineDashboardCommon):
             ]
         )
         self.env.invalidate_all()
-        with self.assertQueryCount(29):
+        with self.assertQueryCount(20):
+            Dashboard.get_dashboard_data("month", team_id=self.sales_team.id)
+        with self.assertQueryCount(9):
             Dashboard.get_dashboard_data("month", team_id=self.sales_team.id)
 
 
