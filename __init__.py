@@ -52,10 +52,17 @@ def _post_init_score_leads(env):
 
 
 def _uninstall_drop_indexes(env):
-    """Indexes the module added on crm's table: the stale selection's, date_closed's and the
-    similar company names'."""
+    """Indexes the module added on crm's and mail's tables: the stale selection's, the
+    dashboard's (and date_closed's of versions before 18.0.1.5.0) and the similar company
+    names'."""
     env.cr.execute(
         """DROP INDEX IF EXISTS crm_lead_open_opportunity_write_date_index;
            DROP INDEX IF EXISTS crm_lead__date_closed_index;
+           DROP INDEX IF EXISTS crm_lead_open_opportunity_stage_index;
+           DROP INDEX IF EXISTS crm_lead_create_date_figures_index;
+           DROP INDEX IF EXISTS crm_lead_date_closed_figures_index;
+           DROP INDEX IF EXISTS mail_message_crm_lead_done_activity_index;
+           DROP INDEX IF EXISTS crm_lead_company_scope_index;
+           DROP INDEX IF EXISTS mail_message_crm_lead_done_activity_res_index;
            DROP INDEX IF EXISTS crm_lead_contact_company_number_index"""
     )

@@ -60,6 +60,16 @@ SCORE_CACHED_FIELDS = (
 # Opportunities handled per call of the follow-up and escalation crons; the cron runs
 # again at once while some are left (ir.cron's progress API), each call in its own
 # transaction.
+# What the dashboard reads of a closed deal (kept in the closing-date index).
+CLOSED_DEAL_FIGURES = (
+    "id",
+    "stage_id",
+    "active",
+    "probability",
+    "expected_revenue",
+    "day_close",
+    "lost_reason_id",
+)
 STALE_BATCH_SIZE = 1000
 # Messages that count as news on a deal: written by a person, or an activity done.
 NEWS_MESSAGE_TYPES = ("comment", "email", "email_outgoing")
@@ -131,9 +141,6 @@ class CrmLead(models.Model):
         help="The stars were set by hand and no longer follow the score.",
     )
     score_priority_rule = fields.Char(compute="_compute_score_priority_rule")
-
-    # Indexed for the dashboard: every period figure on closed deals selects by it.
-    date_closed = fields.Datetime(index=True)
 
     # Time in stage against the stage's expected duration, and staleness. Computed from
     # stored dates of the records at hand (no query per card); searchable.
@@ -219,7 +226,71 @@ class CrmLead(models.Model):
             ["write_date"],
             where="active AND type = 'opportunity'",
         )
+        self._init_dashboard_indexes()
         return res
+
+    def _init_dashboard_indexes(self):
+        """The dashboard's figures select leads by stage (open pipeline), creation date or
+        closing date, restricted by company, team and salesperson, and done activities by
+        date: these indexes carry every column those figures read, so PostgreSQL answers
+        from the index alone instead of visiting one table page per row."""
+        scope = ["company_id", "team_id", "user_id"]
+        for name, table, key, include, where in (
+            (
+                "crm_lead_open_opportunity_stage_index",
+                "crm_lead",
+                "stage_id",
+                [*scope, "expected_revenue"],
+                "active AND type = 'opportunity'",
+            ),
+            (
+                "crm_lead_create_date_figures_index",
+                "crm_lead",
+                "create_date",
+                [*scope, "source_id", "type"],
+                "",
+            ),
+            (
+                "crm_lead_date_closed_figures_index",
+                "crm_lead",
+                "date_closed",
+                [*scope, *CLOSED_DEAL_FIGURES],
+                "date_closed IS NOT NULL",
+            ),
+            # Which leads of activities and messages the reader may see, without reading
+            # the table (hashed once per figure).
+            ("crm_lead_company_scope_index", "crm_lead", "company_id", ["id", *scope[1:]], ""),
+            # Activities done: the messages that closed an activity, per salesperson and
+            # period, and per deal.
+            (
+                "mail_message_crm_lead_done_activity_index",
+                "mail_message",
+                "date",
+                ["res_id", "author_id"],
+                "model = 'crm.lead' AND mail_activity_type_id IS NOT NULL",
+            ),
+            (
+                "mail_message_crm_lead_done_activity_res_index",
+                "mail_message",
+                "res_id",
+                [],
+                "model = 'crm.lead' AND mail_activity_type_id IS NOT NULL",
+            ),
+        ):
+            if tools.index_exists(self.env.cr, name):
+                continue
+            self.env.cr.execute(
+                SQL(
+                    "CREATE INDEX %s ON %s (%s)%s%s",
+                    SQL.identifier(name),
+                    SQL.identifier(table),
+                    SQL.identifier(key),
+                    SQL(" INCLUDE (%s)", SQL(", ").join(map(SQL.identifier, include)))
+                    if include
+                    else SQL(),
+                    SQL(" WHERE %s", SQL(where)) if where else SQL(),
+                )
+            )
 
     def _init_trigram_extension(self):
         """Company names written almost the same way are compared with PostgreSQL's

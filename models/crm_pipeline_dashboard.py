@@ -5,7 +5,6 @@ from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models, tools
 from odoo.exceptions import AccessError, UserError
-from odoo.osv import expression
 from odoo.tools import SQL
 
 PERIOD_MONTHS = {"month": 1, "quarter": 3, "year": 12}
@@ -118,26 +117,17 @@ class CrmPipelineDashboard(models.AbstractModel):
 
     def _lead_figures(self, base, periods):
         """[{created, opportunities, won, won_amount, won_average, cycle, lost, done}] for
-        each (start, end) of `periods`: one scan of the leads the reader may see that were
-        created or closed in any of them (the ORM's query, so under their record rules)."""
+        each (start, end) of `periods`, from the leads the reader may see (the ORM's
+        queries, so under their record rules): those created in the periods, read from
+        the creation-date index, and those closed in them, from the closing-date index;
+        one statement."""
         Lead = self.env["crm.lead"].with_context(active_test=False)
         first, last = min(start for start, _end in periods), max(end for _start, end in periods)
-        query = Lead._search(
-            expression.AND(
-                [
-                    base,
-                    expression.OR(
-                        [
-                            self._between("create_date", first, last),
-                            self._between("date_closed", first, last),
-                        ]
-                    ),
-                ]
-            )
-        )
-        lead = SQL.identifier(query.table)
+        created_query = Lead._search([*base, *self._between("create_date", first, last)])
+        closed_query = Lead._search([*base, *self._between("date_closed", first, last)])
+        lead = SQL.identifier(closed_query.table)
         won_stage = SQL("%s.stage_id IN (SELECT id FROM crm_stage WHERE is_won)", lead)
-        # Activities done on a won deal are its messages that close an activity; the
+        # Activities done on a won deal are its messages that closed an activity; the
         # sub-select only runs for the rows its FILTER keeps.
         done = SQL(
             """(SELECT COUNT(*) FROM mail_message message
@@ -145,15 +135,17 @@ class CrmPipelineDashboard(models.AbstractModel):
                    AND message.mail_activity_type_id IS NOT NULL)""",
             lead,
         )
-        columns = []
+        created_columns, closed_columns = [], []
         for start, end in periods:
             created = SQL("%s.create_date >= %s AND %s.create_date < %s", lead, start, lead, end)
             closed = SQL("%s.date_closed >= %s AND %s.date_closed < %s", lead, start, lead, end)
             won = SQL("%s AND %s.active AND %s", closed, lead, won_stage)
             lost = SQL("%s AND NOT %s.active AND %s.probability = 0", closed, lead, lead)
-            columns += [
+            created_columns += [
                 SQL("COUNT(*) FILTER (WHERE %s)", created),
                 SQL("COUNT(*) FILTER (WHERE %s AND %s.type = 'opportunity')", created, lead),
+            ]
+            closed_columns += [
                 SQL("COUNT(*) FILTER (WHERE %s)", won),
                 SQL("SUM(%s.expected_revenue) FILTER (WHERE %s)", lead, won),
                 SQL("AVG(%s.expected_revenue) FILTER (WHERE %s)", lead, won),
@@ -161,14 +153,32 @@ class CrmPipelineDashboard(models.AbstractModel):
                 SQL("COUNT(*) FILTER (WHERE %s)", lost),
                 SQL("SUM(%s) FILTER (WHERE %s)", done, won),
             ]
-        self.env.cr.execute(query.select(*columns))
+        self.env.cr.execute(
+            SQL(
+                "SELECT * FROM (%s) AS created, (%s) AS closed",
+                created_query.select(*created_columns),
+                closed_query.select(*closed_columns),
+            )
+        )
         row = self.env.cr.fetchone()
-        names = ("created", "opportunities", "won", "won_amount", "won_average", "cycle")
-        names += ("lost", "done")
-        return [
-            dict(zip(names, row[index : index + len(names)], strict=True))
-            for index in range(0, len(row), len(names))
-        ]
+        created_row, closed_row = row[: len(created_columns)], row[len(created_columns) :]
+        figures = []
+        for index in range(len(periods)):
+            created, opportunities = created_row[2 * index : 2 * index + 2]
+            won, won_amount, won_average, cycle, lost, done = closed_row[6 * index : 6 * index + 6]
+            figures.append(
+                {
+                    "created": created,
+                    "opportunities": opportunities,
+                    "won": won,
+                    "won_amount": won_amount,
+                    "won_average": won_average,
+                    "cycle": cycle,
+                    "lost": lost,
+                    "done": done,
+                }
+            )
+        return figures
 
     def _kpis(self, base, start, end, figures, target, pipeline):
         created = [*base, *self._between("create_date", start, end)]
@@ -369,11 +379,19 @@ class CrmPipelineDashboard(models.AbstractModel):
                     )
                 )
 
+    def _no_jit(self):
+        """The dashboard's aggregates read few rows from indexes, but their estimated cost
+        crosses PostgreSQL's JIT threshold on large databases, and compiling them took
+        longer than running them (1.2 s of a 1.5 s query on 1,000,000 leads). For the rest
+        of this read-only transaction only."""
+        self.env.cr.execute("SET LOCAL jit = off")
+
     # ------------------------------------------------------------------ public
     @api.model
     def get_dashboard_data(self, period="month", team_id=None, user_id=None):
         """Everything the dashboard shows, for the reader's role and filters."""
         self._check_dashboard_filters(period, team_id, user_id)
+        self._no_jit()
         scope, base, teams = self._dashboard_scope(team_id=team_id, user_id=user_id)
         (start, end), (start_day, end_day), target, pipeline, current, previous = (
             self._compare_periods(base, teams, scope, period)
@@ -397,6 +415,7 @@ class CrmPipelineDashboard(models.AbstractModel):
 
     # ------------------------------------------------------------------ report
     def _team_health(self, team, period):
+        self._no_jit()
         base = [("team_id", "=", team.id)]
         _dates, (start_day, end_day), _target, _pipeline, current, previous = self._compare_periods(
             base, team, "team", period

@@ -226,10 +226,10 @@ class TestPipelineDashboard(PipelineDashboardCommon):
     def test_query_count_does_not_grow_with_the_data(self):
         Dashboard = self.env["crm.pipeline.dashboard"]
         Dashboard.get_dashboard_data("month")  # warms the caches
-        with self.assertQueryCount(9):
+        with self.assertQueryCount(10):
             Dashboard.get_dashboard_data("month", team_id=self.sales_team.id)
         self.env.invalidate_all()
-        with self.assertQueryCount(20):
+        with self.assertQueryCount(21):
             Dashboard.get_dashboard_data("month", team_id=self.sales_team.id)
         self.env["crm.lead"].create(
             [
@@ -244,9 +244,9 @@ class TestPipelineDashboard(PipelineDashboardCommon):
             ]
         )
         self.env.invalidate_all()
-        with self.assertQueryCount(20):
+        with self.assertQueryCount(21):
             Dashboard.get_dashboard_data("month", team_id=self.sales_team.id)
-        with self.assertQueryCount(9):
+        with self.assertQueryCount(10):
             Dashboard.get_dashboard_data("month", team_id=self.sales_team.id)
 
 

@@ -81,6 +81,26 @@ def leftovers(env):
     return fields, data, columns, state
 
 
+def module_indexes(env):
+    """The indexes the module creates itself on crm's and mail's tables."""
+    env.cr.execute(
+        "SELECT count(*) FROM pg_indexes WHERE indexname IN %s",
+        [
+            (
+                "crm_lead_open_opportunity_write_date_index",
+                "crm_lead_contact_company_number_index",
+                "crm_lead_open_opportunity_stage_index",
+                "crm_lead_create_date_figures_index",
+                "crm_lead_date_closed_figures_index",
+                "mail_message_crm_lead_done_activity_index",
+                "crm_lead_company_scope_index",
+                "mail_message_crm_lead_done_activity_res_index",
+            )
+        ],
+    )
+    return env.cr.fetchone()[0]
+
+
 def main(conf, dbname):
     odoo.tools.config.parse_config(["-c", conf, "-d", dbname, "--log-level=warn"])
     state = with_env(dbname, lambda env: leftovers(env)[3])
@@ -93,6 +113,8 @@ def main(conf, dbname):
     check("no field of the module left", fields == 0, f"{fields} fields")
     check("no column of the module left", columns == 0, f"{columns} columns")
     check("no record of the module left", data == 0, f"{data} ir.model.data rows")
+    indexes = with_env(dbname, module_indexes)
+    check("no index of the module left", indexes == 0, f"{indexes} indexes")
     check("CRM views still render", with_env(dbname, crm_views_render))
     after = with_env(dbname, lambda env: env["crm.lead"].search_count([]))
     check(
@@ -121,6 +143,8 @@ def main(conf, dbname):
     )
     check("installed again", state == "installed", state)
     check("fields back", fields == len(OUR_FIELDS), f"{fields} fields")
+    indexes = with_env(dbname, module_indexes)
+    check("its indexes back", indexes == 8, f"{indexes} of 8 indexes")
     check("CRM views render with the module", with_env(dbname, crm_views_render))
 
     passed = sum(results)
