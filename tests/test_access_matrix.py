@@ -1,8 +1,11 @@
+from datetime import timedelta
+
 from odoo.addons.mail.tests.common import mail_new_test_user
 from odoo.exceptions import AccessError
-from odoo.tests import tagged
+from odoo.tests import freeze_time, tagged
 
 from .common import PipelineOptimizerCommon
+from .test_stale_deals import T0, StaleDealsCommon
 
 # What each role may do on each model of the module: r(ead), w(rite), c(reate), u(nlink).
 # Roles: an internal user without sales rights, both kinds of salesperson, the sales
@@ -292,3 +295,49 @@ class TestActionMatrix(RoleMatrixCommon):
                     .search_count(data["kpis"]["won_count"]["domain"])
                 )
                 self.assertEqual(drilled, count, "the drill-down shows the same deals")
+
+
+@tagged("post_install", "-at_install")
+class TestCronEffectsMatrix(RoleMatrixCommon, StaleDealsCommon):
+    """What each role sees of the stale-deals cron's work: the follow-ups it plans land
+    on the deal's salesperson, and each role finds exactly those on the deals it may
+    read (a follow-up never shows another company's or, to an own-documents salesperson,
+    a colleague's deal)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._set_up_roles()
+
+    def test_followups_seen_by_every_role(self):
+        team_2 = self.env["crm.team"].create({"name": "Team C2", "company_id": self.company_2.id})
+        deals = {
+            "own": self._opportunity(user_id=self.user_salesman_own.id),
+            "all": self._opportunity(user_id=self.user_salesman_all.id),
+            "other": self._opportunity(
+                user_id=self.user_company_2.id, team_id=team_2.id, company_id=self.company_2.id
+            ),
+        }
+        with freeze_time(T0 + timedelta(days=4)):
+            self._run_until_done("_cron_stale_followups")
+        followups = {owner: self._followups(deal) for owner, deal in deals.items()}
+        for owner, deal in deals.items():
+            self.assertEqual(followups[owner].user_id, deal.user_id, "planned for its owner")
+        visible = {
+            "internal": set(),
+            "own": {"own"},
+            "all": {"own", "all"},
+            "manager": {"own", "all"},
+            "other": {"other"},
+        }
+        every_followup = self.env["mail.activity"].concat(*followups.values())
+        for role, owners in visible.items():
+            with self.subTest(role=role):
+                found = (
+                    self.env["mail.activity"]
+                    .with_user(self.roles[role])
+                    .search([("id", "in", every_followup.ids)])
+                )
+                self.assertEqual(
+                    found.sudo(), self.env["mail.activity"].concat(*(followups[o] for o in owners))
+                )
