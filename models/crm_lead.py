@@ -995,9 +995,13 @@ class CrmLead(models.Model):
     @api.model
     def _update_scores_where(self, target, target_domain):
         """Rescores the leads matching `target` / `target_domain` in one statement, behind
-        the ORM for speed (bulk rescoring). Rows whose values do not change are not
-        written; write_date is left alone, since a rescoring is not an update of the
-        deal. Returns (leads scored, leads changed)."""
+        the ORM for speed (bulk rescoring). A lead is written when its score, its stars
+        or the reasons of its score (criteria matched, weight) change: a learned
+        likelihood that moved without changing the score keeps its stored value, so the
+        stored explanation is always the one that gives the stored score, and relearning
+        from a day of closed deals does not rewrite thousands of leads for nothing.
+        write_date is left alone, since a rescoring is not an update of the deal.
+        Returns (leads scored, leads changed)."""
         self.env.flush_all()
         self.env.cr.execute(
             SQL(
@@ -1013,7 +1017,7 @@ class CrmLead(models.Model):
              WHERE l.id = s.id
                AND (s.old_score IS DISTINCT FROM s.score
                     OR s.old_rule IS DISTINCT FROM s.rule_score
-                    OR s.old_learned IS DISTINCT FROM s.learned
+                    OR (s.old_learned IS NULL) != (s.learned IS NULL)
                     OR s.old_signature IS DISTINCT FROM s.signature
                     OR (NOT s.is_priority_manual
                         AND s.old_priority IS DISTINCT FROM s.auto_priority))

@@ -343,6 +343,28 @@ class TestLeadScoreLearned(LeadScoringCommon):
         self.env["crm.lead"]._update_all_scores()
         self.assertEqual(lead.score, 30)
 
+    def test_learned_move_that_keeps_the_score_is_not_written(self):
+        """Relearning moves many leads' likelihood by a point or two without changing their
+        score: those leads are not rewritten, and the stored explanation still gives the
+        stored score. A change of the score (here through the weight) writes it all."""
+        self.company_main.score_learned_weight = 1
+        self._history(self.source_web, won=15, lost=5)
+        Lead = self.env["crm.lead"]
+        Lead._update_all_scores()
+        lead = self._lead(source_id=self.source_web.id, is_budget_confirmed=True)
+        stored = (lead.score, lead.score_learned)
+        self._history(self.source_web, won=0, lost=10)
+        Lead._update_all_scores()
+        fresh_score, _rule, fresh_learned, _details, _stars = lead._score_values()[lead.id]
+        self.assertLess(fresh_learned, stored[1], "ten more lost deals lower the likelihood")
+        self.assertEqual(fresh_score, stored[0], "1 % weight: the score does not move")
+        lead.invalidate_recordset()
+        self.assertEqual((lead.score, lead.score_learned), stored, "not rewritten")
+        self.company_main.score_learned_weight = 50
+        Lead._update_all_scores()
+        half_up = (50 * 30 + 50 * fresh_learned + 50) // 100
+        self.assertEqual((lead.score, lead.score_learned), (half_up, fresh_learned))
+
     def test_factors_are_learned_per_company(self):
         self._history(self.source_web, won=10, lost=10)
         self.env["crm.lead"]._update_all_scores()
