@@ -58,11 +58,11 @@ def _uninstall_drop_indexes(env):
     env.cr.execute(
         """DROP INDEX IF EXISTS crm_lead_open_opportunity_write_date_index;
            DROP INDEX IF EXISTS crm_lead__date_closed_index;
-           DROP INDEX IF EXISTS crm_lead_open_opportunity_stage_index;
+           DROP INDEX IF EXISTS crm_lead_open_opportunity_user_stage_index;
            DROP INDEX IF EXISTS crm_lead_create_date_figures_index;
            DROP INDEX IF EXISTS crm_lead_date_closed_figures_index;
            DROP INDEX IF EXISTS mail_message_crm_lead_done_activity_index;
-           DROP INDEX IF EXISTS crm_lead_company_scope_index;
+           DROP INDEX IF EXISTS crm_lead_company_user_scope_index;
            DROP INDEX IF EXISTS mail_message_crm_lead_done_activity_res_index;
            DROP INDEX IF EXISTS crm_lead_contact_company_number_index"""
     )

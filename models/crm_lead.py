@@ -235,44 +235,52 @@ class CrmLead(models.Model):
         date: these indexes carry every column those figures read, so PostgreSQL answers
         from the index alone instead of visiting one table page per row."""
         scope = ["company_id", "team_id", "user_id"]
-        for name, table, key, include, where in (
+        for name, table, keys, include, where in (
+            # A manager reads every open opportunity (the whole index), a salesperson
+            # their own: salesperson first.
             (
-                "crm_lead_open_opportunity_stage_index",
+                "crm_lead_open_opportunity_user_stage_index",
                 "crm_lead",
-                "stage_id",
-                [*scope, "expected_revenue"],
+                ["user_id", "stage_id"],
+                ["company_id", "team_id", "expected_revenue"],
                 "active AND type = 'opportunity'",
             ),
             (
                 "crm_lead_create_date_figures_index",
                 "crm_lead",
-                "create_date",
+                ["create_date"],
                 [*scope, "source_id", "type"],
                 "",
             ),
             (
                 "crm_lead_date_closed_figures_index",
                 "crm_lead",
-                "date_closed",
+                ["date_closed"],
                 [*scope, *CLOSED_DEAL_FIGURES],
                 "date_closed IS NOT NULL",
             ),
             # Which leads of activities and messages the reader may see, without reading
             # the table (hashed once per figure).
-            ("crm_lead_company_scope_index", "crm_lead", "company_id", ["id", *scope[1:]], ""),
+            (
+                "crm_lead_company_user_scope_index",
+                "crm_lead",
+                ["company_id", "user_id"],
+                ["id", "team_id"],
+                "",
+            ),
             # Activities done: the messages that closed an activity, per salesperson and
             # period, and per deal.
             (
                 "mail_message_crm_lead_done_activity_index",
                 "mail_message",
-                "date",
+                ["date"],
                 ["res_id", "author_id"],
                 "model = 'crm.lead' AND mail_activity_type_id IS NOT NULL",
             ),
             (
                 "mail_message_crm_lead_done_activity_res_index",
                 "mail_message",
-                "res_id",
+                ["res_id"],
                 [],
                 "model = 'crm.lead' AND mail_activity_type_id IS NOT NULL",
             ),
@@ -284,7 +292,7 @@ class CrmLead(models.Model):
                     "CREATE INDEX %s ON %s (%s)%s%s",
                     SQL.identifier(name),
                     SQL.identifier(table),
-                    SQL.identifier(key),
+                    SQL(", ").join(map(SQL.identifier, keys)),
                     SQL(" INCLUDE (%s)", SQL(", ").join(map(SQL.identifier, include)))
                     if include
                     else SQL(),

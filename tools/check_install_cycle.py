@@ -89,11 +89,11 @@ def module_indexes(env):
             (
                 "crm_lead_open_opportunity_write_date_index",
                 "crm_lead_contact_company_number_index",
-                "crm_lead_open_opportunity_stage_index",
+                "crm_lead_open_opportunity_user_stage_index",
                 "crm_lead_create_date_figures_index",
                 "crm_lead_date_closed_figures_index",
                 "mail_message_crm_lead_done_activity_index",
-                "crm_lead_company_scope_index",
+                "crm_lead_company_user_scope_index",
                 "mail_message_crm_lead_done_activity_res_index",
             )
         ],
