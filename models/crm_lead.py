@@ -363,6 +363,8 @@ class CrmLead(models.Model):
             for lead in self
             for criterion_id, _points in (lead.score_details or {}).get("criteria", [])
         }
+        # sudo: the names of the criteria that scored a lead the reader sees, even those of
+        # another team or archived since.
         names = dict(
             self.env["crm.lead.scoring.criterion"]
             .sudo()
@@ -1405,6 +1407,8 @@ class CrmLead(models.Model):
                 )
                 for deal in deals
             )
+            # sudo: the digest to a leader who may read each of these deals (checked by
+            # _stale_assignees), sent by the cron whatever its user's rights on mail.
             self.env["mail.thread"].sudo().message_notify(
                 partner_ids=leader.partner_id.ids,
                 subject=self.env._("Deals stuck in their stage: %(count)s", count=len(deals)),

@@ -38,6 +38,7 @@ class CrmLeadScoringCriterion(models.Model):
 
     @api.constrains("domain")
     def _check_domain(self):
+        # sudo: whether the condition is a valid filter on leads, not what the editor sees.
         Lead = self.env["crm.lead"].sudo()
         for criterion in self:
             try:

@@ -15,7 +15,12 @@ source "$(dirname "$0")/env.sh"
 TEST_DB=${TEST_DB:-crm_pipeline_optimizer_test_$$}
 CYCLE_DB=${TEST_DB}_demo
 # Odoo suites that must still pass with the module installed.
-ODOO_SUITES=${ODOO_SUITES:-crm base_automation}
+ODOO_SUITES=${ODOO_SUITES:-crm base_automation mail}
+# Tests of those suites that fail the same way on a database with crm alone (without this
+# module) on the Odoo 18.0 snapshot we test on: left out by name, and said so in the output.
+KNOWN_ODOO_FAILURES=(
+    "mail mail/tests/test_mail_message.py::TestMailMessage::test_unlink_failure_message_notify_author"
+)
 LOG_DIR=$BUILD_DIR/test-logs
 PYTEST_ARGS=${PYTEST_ARGS:-}
 mkdir -p "$LOG_DIR"
@@ -81,14 +86,23 @@ run_pytest() {
     local junit=$LOG_DIR/pytest.xml
     # Through the addons-path link, so that pytest-odoo imports the tests as odoo.addons.<module>.
     # shellcheck disable=SC2086
-    local suites=()
+    local suites=() deselect=() known suite test
     for suite in $ODOO_SUITES; do
         suites+=("$(odoo_addon_dir "$suite")/tests")
+    done
+    for known in "${KNOWN_ODOO_FAILURES[@]}"; do
+        read -r suite test <<<"$known"
+        case " $ODOO_SUITES " in
+            *" $suite "*)
+                echo "left out (fails without this module too): $suite $test"
+                deselect+=(--known-odoo-failure "$test")
+                ;;
+        esac
     done
     PYTHONPATH="$PROJECT_DIR/tools:$ODOO_SRC" "$VENV/bin/pytest" -p no:cacheprovider -p pytest_phase \
         "$ADDONS_DIR/$MODULE/tests" "${suites[@]}" \
         --odoo-config="$ODOO_CONF" --odoo-database="$TEST_DB" --odoo-http \
-        --odoo-log-level=warn --junitxml="$junit" -q -p no:warnings $PYTEST_ARGS
+        --odoo-log-level=warn --junitxml="$junit" -q -p no:warnings "${deselect[@]}" $PYTEST_ARGS
     local rc=$?
     read -r PYTEST_PASSED PYTEST_FAILED PYTEST_SKIPPED < <("$PYTHON" - "$junit" <<'EOF'
 import sys
