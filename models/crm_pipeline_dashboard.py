@@ -8,6 +8,9 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 PERIOD_MONTHS = {"month": 1, "quarter": 3, "year": 12}
+# What one period's KPIs need, of the leads created in it and of those closed in it.
+CREATED_FIGURES = ("created", "opportunities")
+CLOSED_FIGURES = ("won", "won_amount", "won_average", "cycle", "lost", "done")
 # Healthy ranges from the pipeline playbook: (low, high) in the KPI's unit.
 HEALTHY_BANDS = {
     "conversion_rate": (15, 30),
@@ -126,33 +129,11 @@ class CrmPipelineDashboard(models.AbstractModel):
         created_query = Lead._search([*base, *self._between("create_date", first, last)])
         closed_query = Lead._search([*base, *self._between("date_closed", first, last)])
         lead = SQL.identifier(closed_query.table)
-        won_stage = SQL("%s.stage_id IN (SELECT id FROM crm_stage WHERE is_won)", lead)
-        # Activities done on a won deal are its messages that closed an activity; the
-        # sub-select only runs for the rows its FILTER keeps.
-        done = SQL(
-            """(SELECT COUNT(*) FROM mail_message message
-                 WHERE message.model = 'crm.lead' AND message.res_id = %s.id
-                   AND message.mail_activity_type_id IS NOT NULL)""",
-            lead,
-        )
         created_columns, closed_columns = [], []
         for start, end in periods:
-            created = SQL("%s.create_date >= %s AND %s.create_date < %s", lead, start, lead, end)
-            closed = SQL("%s.date_closed >= %s AND %s.date_closed < %s", lead, start, lead, end)
-            won = SQL("%s AND %s.active AND %s", closed, lead, won_stage)
-            lost = SQL("%s AND NOT %s.active AND %s.probability = 0", closed, lead, lead)
-            created_columns += [
-                SQL("COUNT(*) FILTER (WHERE %s)", created),
-                SQL("COUNT(*) FILTER (WHERE %s AND %s.type = 'opportunity')", created, lead),
-            ]
-            closed_columns += [
-                SQL("COUNT(*) FILTER (WHERE %s)", won),
-                SQL("SUM(%s.expected_revenue) FILTER (WHERE %s)", lead, won),
-                SQL("AVG(%s.expected_revenue) FILTER (WHERE %s)", lead, won),
-                SQL("AVG(%s.day_close) FILTER (WHERE %s)", lead, won),
-                SQL("COUNT(*) FILTER (WHERE %s)", lost),
-                SQL("SUM(%s) FILTER (WHERE %s)", done, won),
-            ]
+            created, closed = self._period_columns(lead, start, end)
+            created_columns += created
+            closed_columns += closed
         self.env.cr.execute(
             SQL(
                 "SELECT * FROM (%s) AS created, (%s) AS closed",
@@ -162,23 +143,50 @@ class CrmPipelineDashboard(models.AbstractModel):
         )
         row = self.env.cr.fetchone()
         created_row, closed_row = row[: len(created_columns)], row[len(created_columns) :]
-        figures = []
-        for index in range(len(periods)):
-            created, opportunities = created_row[2 * index : 2 * index + 2]
-            won, won_amount, won_average, cycle, lost, done = closed_row[6 * index : 6 * index + 6]
-            figures.append(
-                {
-                    "created": created,
-                    "opportunities": opportunities,
-                    "won": won,
-                    "won_amount": won_amount,
-                    "won_average": won_average,
-                    "cycle": cycle,
-                    "lost": lost,
-                    "done": done,
-                }
-            )
-        return figures
+        created_size, closed_size = len(CREATED_FIGURES), len(CLOSED_FIGURES)
+        return [
+            {
+                **dict(zip(CREATED_FIGURES, created_row[index * created_size :], strict=False)),
+                **dict(zip(CLOSED_FIGURES, closed_row[index * closed_size :], strict=False)),
+            }
+            for index in range(len(periods))
+        ]
+
+    @staticmethod
+    def _period_columns(lead, start, end):
+        """The aggregates of CREATED_FIGURES and CLOSED_FIGURES for one period, over the
+        rows of `lead`."""
+        created = SQL("%s.create_date >= %s AND %s.create_date < %s", lead, start, lead, end)
+        closed = SQL("%s.date_closed >= %s AND %s.date_closed < %s", lead, start, lead, end)
+        won = SQL(
+            "%s AND %s.active AND %s.stage_id IN (SELECT id FROM crm_stage WHERE is_won)",
+            closed,
+            lead,
+            lead,
+        )
+        lost = SQL("%s AND NOT %s.active AND %s.probability = 0", closed, lead, lead)
+        # Activities done on a won deal are its messages that closed an activity; the
+        # sub-select only runs for the rows its FILTER keeps.
+        done = SQL(
+            """(SELECT COUNT(*) FROM mail_message message
+                 WHERE message.model = 'crm.lead' AND message.res_id = %s.id
+                   AND message.mail_activity_type_id IS NOT NULL)""",
+            lead,
+        )
+        return (
+            [
+                SQL("COUNT(*) FILTER (WHERE %s)", created),
+                SQL("COUNT(*) FILTER (WHERE %s AND %s.type = 'opportunity')", created, lead),
+            ],
+            [
+                SQL("COUNT(*) FILTER (WHERE %s)", won),
+                SQL("SUM(%s.expected_revenue) FILTER (WHERE %s)", lead, won),
+                SQL("AVG(%s.expected_revenue) FILTER (WHERE %s)", lead, won),
+                SQL("AVG(%s.day_close) FILTER (WHERE %s)", lead, won),
+                SQL("COUNT(*) FILTER (WHERE %s)", lost),
+                SQL("SUM(%s) FILTER (WHERE %s)", done, won),
+            ],
+        )
 
     def _kpis(self, base, start, end, figures, target, pipeline):
         created = [*base, *self._between("create_date", start, end)]
@@ -202,7 +210,7 @@ class CrmPipelineDashboard(models.AbstractModel):
                 "domain": won,
             },
             "deal_size": {
-                "value": round(figures["won_average"], 2) if won_count else None,
+                "value": round(figures["won_average"] or 0, 2) if won_count else None,
                 "domain": won,
             },
             "cycle_days": {
