@@ -1,5 +1,8 @@
+from odoo.tools import SQL
+
 from . import models
 from . import wizard
+from .models.crm_lead import DASHBOARD_INDEXES
 
 
 def _pre_init_prepare_leads(env):
@@ -55,14 +58,10 @@ def _uninstall_drop_indexes(env):
     """Indexes the module added on crm's and mail's tables: the stale selection's, the
     dashboard's (and date_closed's of versions before 18.0.1.5.0) and the similar company
     names'."""
-    env.cr.execute(
-        """DROP INDEX IF EXISTS crm_lead_open_opportunity_write_date_index;
-           DROP INDEX IF EXISTS crm_lead__date_closed_index;
-           DROP INDEX IF EXISTS crm_lead_open_opportunity_user_stage_index;
-           DROP INDEX IF EXISTS crm_lead_create_date_figures_index;
-           DROP INDEX IF EXISTS crm_lead_date_closed_figures_index;
-           DROP INDEX IF EXISTS mail_message_crm_lead_done_activity_index;
-           DROP INDEX IF EXISTS crm_lead_company_user_scope_index;
-           DROP INDEX IF EXISTS mail_message_crm_lead_done_activity_res_index;
-           DROP INDEX IF EXISTS crm_lead_contact_company_number_index"""
-    )
+    names = [
+        "crm_lead_open_opportunity_write_date_index",
+        "crm_lead__date_closed_index",
+        "crm_lead_contact_company_number_index",
+        *(index[0] for index in DASHBOARD_INDEXES),
+    ]
+    env.cr.execute(SQL("DROP INDEX IF EXISTS %s", SQL(", ").join(map(SQL.identifier, names))))

@@ -57,19 +57,71 @@ SCORE_CACHED_FIELDS = (
     "score_explanation",
     "priority",
 )
+# The dashboard's figures select leads by stage (open pipeline), creation date or closing
+# date, restricted by company, team and salesperson, and done activities by date: these
+# indexes carry every column those figures read, so that PostgreSQL answers from the index
+# alone instead of visiting one table page per row. (name, table, keys, included, where)
+DASHBOARD_SCOPE = ("company_id", "team_id", "user_id")
+DASHBOARD_INDEXES = (
+    # A manager reads every open opportunity (the whole index), a salesperson their own:
+    # salesperson first.
+    (
+        "crm_lead_open_opportunity_user_stage_index",
+        "crm_lead",
+        ("user_id", "stage_id"),
+        ("company_id", "team_id", "expected_revenue"),
+        "active AND type = 'opportunity'",
+    ),
+    (
+        "crm_lead_create_date_figures_index",
+        "crm_lead",
+        ("create_date",),
+        (*DASHBOARD_SCOPE, "source_id", "type"),
+        "",
+    ),
+    (
+        "crm_lead_date_closed_figures_index",
+        "crm_lead",
+        ("date_closed",),
+        (
+            *DASHBOARD_SCOPE,
+            "id",
+            "stage_id",
+            "active",
+            "probability",
+            "expected_revenue",
+            "day_close",
+            "lost_reason_id",
+        ),
+        "date_closed IS NOT NULL",
+    ),
+    # Which leads of activities and messages the reader may see, without reading the table.
+    (
+        "crm_lead_company_user_scope_index",
+        "crm_lead",
+        ("company_id", "user_id"),
+        ("id", "team_id"),
+        "",
+    ),
+    # Activities done: the messages that closed an activity, by date and by deal.
+    (
+        "mail_message_crm_lead_done_activity_index",
+        "mail_message",
+        ("date",),
+        ("res_id", "author_id"),
+        "model = 'crm.lead' AND mail_activity_type_id IS NOT NULL",
+    ),
+    (
+        "mail_message_crm_lead_done_activity_res_index",
+        "mail_message",
+        ("res_id",),
+        (),
+        "model = 'crm.lead' AND mail_activity_type_id IS NOT NULL",
+    ),
+)
 # Opportunities handled per call of the follow-up and escalation crons; the cron runs
 # again at once while some are left (ir.cron's progress API), each call in its own
 # transaction.
-# What the dashboard reads of a closed deal (kept in the closing-date index).
-CLOSED_DEAL_FIGURES = (
-    "id",
-    "stage_id",
-    "active",
-    "probability",
-    "expected_revenue",
-    "day_close",
-    "lost_reason_id",
-)
 STALE_BATCH_SIZE = 1000
 # Messages that count as news on a deal: written by a person, or an activity done.
 NEWS_MESSAGE_TYPES = ("comment", "email", "email_outgoing")
@@ -230,61 +282,8 @@ class CrmLead(models.Model):
         return res
 
     def _init_dashboard_indexes(self):
-        """The dashboard's figures select leads by stage (open pipeline), creation date or
-        closing date, restricted by company, team and salesperson, and done activities by
-        date: these indexes carry every column those figures read, so PostgreSQL answers
-        from the index alone instead of visiting one table page per row."""
-        scope = ["company_id", "team_id", "user_id"]
-        for name, table, keys, include, where in (
-            # A manager reads every open opportunity (the whole index), a salesperson
-            # their own: salesperson first.
-            (
-                "crm_lead_open_opportunity_user_stage_index",
-                "crm_lead",
-                ["user_id", "stage_id"],
-                ["company_id", "team_id", "expected_revenue"],
-                "active AND type = 'opportunity'",
-            ),
-            (
-                "crm_lead_create_date_figures_index",
-                "crm_lead",
-                ["create_date"],
-                [*scope, "source_id", "type"],
-                "",
-            ),
-            (
-                "crm_lead_date_closed_figures_index",
-                "crm_lead",
-                ["date_closed"],
-                [*scope, *CLOSED_DEAL_FIGURES],
-                "date_closed IS NOT NULL",
-            ),
-            # Which leads of activities and messages the reader may see, without reading
-            # the table (hashed once per figure).
-            (
-                "crm_lead_company_user_scope_index",
-                "crm_lead",
-                ["company_id", "user_id"],
-                ["id", "team_id"],
-                "",
-            ),
-            # Activities done: the messages that closed an activity, per salesperson and
-            # period, and per deal.
-            (
-                "mail_message_crm_lead_done_activity_index",
-                "mail_message",
-                ["date"],
-                ["res_id", "author_id"],
-                "model = 'crm.lead' AND mail_activity_type_id IS NOT NULL",
-            ),
-            (
-                "mail_message_crm_lead_done_activity_res_index",
-                "mail_message",
-                ["res_id"],
-                [],
-                "model = 'crm.lead' AND mail_activity_type_id IS NOT NULL",
-            ),
-        ):
+        """The dashboard's covering indexes (DASHBOARD_INDEXES), unless they exist."""
+        for name, table, keys, include, where in DASHBOARD_INDEXES:
             if tools.index_exists(self.env.cr, name):
                 continue
             self.env.cr.execute(
