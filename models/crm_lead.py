@@ -62,6 +62,15 @@ SCORE_CACHED_FIELDS = (
 # indexes carry every column those figures read, so that PostgreSQL answers from the index
 # alone instead of visiting one table page per row. (name, table, keys, included, where)
 DASHBOARD_SCOPE = ("company_id", "team_id", "user_id")
+CLOSED_FIGURE_COLUMNS = (
+    "id",
+    "stage_id",
+    "active",
+    "probability",
+    "expected_revenue",
+    "day_close",
+    "lost_reason_id",
+)
 DASHBOARD_INDEXES = (
     # A manager reads every open opportunity (the whole index), a salesperson their own:
     # salesperson first.
@@ -83,23 +92,31 @@ DASHBOARD_INDEXES = (
         "crm_lead_date_closed_figures_index",
         "crm_lead",
         ("date_closed",),
-        (
-            *DASHBOARD_SCOPE,
-            "id",
-            "stage_id",
-            "active",
-            "probability",
-            "expected_revenue",
-            "day_close",
-            "lost_reason_id",
-        ),
+        (*DASHBOARD_SCOPE, *CLOSED_FIGURE_COLUMNS),
         "date_closed IS NOT NULL",
     ),
-    # Which leads of activities and messages the reader may see, without reading the table.
+    # A salesperson's own leads by date: PostgreSQL reads a range of their entries
+    # instead of everybody's in the period (1.1 s → 0.1 s for 71,557 own leads of 1M).
     (
-        "crm_lead_company_user_scope_index",
+        "crm_lead_user_create_date_figures_index",
         "crm_lead",
-        ("company_id", "user_id"),
+        ("user_id", "create_date"),
+        ("company_id", "team_id", "source_id", "type"),
+        "",
+    ),
+    (
+        "crm_lead_user_date_closed_figures_index",
+        "crm_lead",
+        ("user_id", "date_closed"),
+        ("company_id", "team_id", *CLOSED_FIGURE_COLUMNS),
+        "date_closed IS NOT NULL",
+    ),
+    # Which leads of activities and messages the reader may see, without reading the
+    # table; salesperson first, as their rule and scope select on it.
+    (
+        "crm_lead_user_company_scope_index",
+        "crm_lead",
+        ("user_id", "company_id"),
         ("id", "team_id"),
         "",
     ),
