@@ -93,7 +93,7 @@ def module_indexes(env):
                 "crm_lead_create_date_figures_index",
                 "crm_lead_date_closed_figures_index",
                 "mail_message_crm_lead_done_activity_index",
-                "crm_lead_user_company_scope_index",
+                "crm_lead_company_user_scope_index",
                 "crm_lead_user_figures_index",
                 "mail_message_crm_lead_done_activity_res_index",
             )
