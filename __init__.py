@@ -55,9 +55,9 @@ def _post_init_score_leads(env):
 
 
 def _uninstall_drop_indexes(env):
-    """Indexes the module added on crm's and mail's tables: the stale selection's, the
-    dashboard's (and date_closed's of versions before 18.0.1.5.0) and the similar company
-    names'."""
+    """Indexes and triggers the module added on crm's and mail's tables: the stale
+    selection's, the dashboard's (and date_closed's of versions before 18.0.1.5.0), the
+    similar company names' and the triggers that keep the dashboard's figures."""
     names = [
         "crm_lead_open_opportunity_write_date_index",
         "crm_lead__date_closed_index",
@@ -65,3 +65,4 @@ def _uninstall_drop_indexes(env):
         *(index[0] for index in DASHBOARD_INDEXES),
     ]
     env.cr.execute(SQL("DROP INDEX IF EXISTS %s", SQL(", ").join(map(SQL.identifier, names))))
+    env["crm.pipeline.figure"]._drop_figure_triggers()

@@ -9,3 +9,4 @@ from . import crm_lead
 from . import crm_pipeline_dashboard
 from . import crm_lead_duplicate_exclusion
 from . import crm_lead_duplicate_cluster
+from . import crm_pipeline_figure

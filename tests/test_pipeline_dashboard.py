@@ -226,10 +226,10 @@ class TestPipelineDashboard(PipelineDashboardCommon):
     def test_query_count_does_not_grow_with_the_data(self):
         Dashboard = self.env["crm.pipeline.dashboard"]
         Dashboard.get_dashboard_data("month")  # warms the caches
-        with self.assertQueryCount(10):
+        with self.assertQueryCount(12):
             Dashboard.get_dashboard_data("month", team_id=self.sales_team.id)
         self.env.invalidate_all()
-        with self.assertQueryCount(21):
+        with self.assertQueryCount(23):
             Dashboard.get_dashboard_data("month", team_id=self.sales_team.id)
         self.env["crm.lead"].create(
             [
@@ -244,9 +244,9 @@ class TestPipelineDashboard(PipelineDashboardCommon):
             ]
         )
         self.env.invalidate_all()
-        with self.assertQueryCount(21):
+        with self.assertQueryCount(23):
             Dashboard.get_dashboard_data("month", team_id=self.sales_team.id)
-        with self.assertQueryCount(10):
+        with self.assertQueryCount(12):
             Dashboard.get_dashboard_data("month", team_id=self.sales_team.id)
 
 

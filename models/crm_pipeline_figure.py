@@ -1,0 +1,349 @@
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+# The figure's keys (what the dashboard groups and filters on) and its additive values, in
+# the order of the table's columns and of the rows the figure functions return.
+FIGURE_KEYS = (
+    ("kind", "VARCHAR"),
+    ("company_id", "INTEGER"),
+    ("team_id", "INTEGER"),
+    ("user_id", "INTEGER"),
+    ("date", "DATE"),
+    ("source_id", "INTEGER"),
+    ("type", "VARCHAR"),
+    ("stage_id", "INTEGER"),
+    ("active", "BOOLEAN"),
+    ("is_lost", "BOOLEAN"),
+    ("lost_reason_id", "INTEGER"),
+    ("activity_user_id", "INTEGER"),
+    ("author_id", "INTEGER"),
+)
+FIGURE_VALUES = (
+    ("quantity", "INTEGER"),
+    ("revenue", "DOUBLE PRECISION"),
+    ("revenue_count", "INTEGER"),
+    ("close_days", "DOUBLE PRECISION"),
+    ("close_days_count", "INTEGER"),
+    ("done_count", "INTEGER"),
+)
+# A lead's changes that move its figures: the trigger on crm_lead fires on these only.
+LEAD_FIGURE_COLUMNS = (
+    "company_id",
+    "team_id",
+    "user_id",
+    "create_date",
+    "source_id",
+    "type",
+    "stage_id",
+    "active",
+    "probability",
+    "date_closed",
+    "expected_revenue",
+    "day_close",
+    "lost_reason_id",
+)
+MESSAGE_FIGURE_COLUMNS = ("model", "res_id", "mail_activity_type_id", "author_id", "date")
+ACTIVITY_FIGURE_COLUMNS = ("res_model", "res_id", "user_id", "date_deadline", "active")
+
+# What one lead, one done-activity message, one planned activity adds to the figures
+# (`sign` -1 takes it back out). A lead's key (company, team, salesperson) is on every row
+# it counts in, so that the reader's record rules on crm.lead apply to the figures as
+# they are. Months are UTC months of the creation and closing dates; the dashboard reads
+# the hours between a reader's local month and the UTC month from the leads themselves.
+LEAD_FIGURES_FUNCTION = """
+CREATE OR REPLACE FUNCTION crm_pipeline_lead_figures(lead crm_lead, sign INTEGER)
+RETURNS SETOF crm_pipeline_figure_row LANGUAGE sql STABLE AS $$
+    SELECT 'created'::varchar, lead.company_id, lead.team_id, lead.user_id,
+           date_trunc('month', lead.create_date)::date, lead.source_id, lead.type::varchar,
+           NULL::int, NULL::bool, NULL::bool, NULL::int, NULL::int, NULL::int,
+           sign, 0::float8, 0, 0::float8, 0, 0
+     WHERE lead.id IS NOT NULL
+    UNION ALL
+    SELECT 'closed', lead.company_id, lead.team_id, lead.user_id,
+           date_trunc('month', lead.date_closed)::date, NULL, NULL,
+           lead.stage_id, lead.active, NOT lead.active AND lead.probability = 0,
+           lead.lost_reason_id, NULL, NULL,
+           sign, sign * COALESCE(lead.expected_revenue, 0)::float8,
+           sign * (lead.expected_revenue IS NOT NULL)::int,
+           sign * COALESCE(lead.day_close, 0)::float8, sign * (lead.day_close IS NOT NULL)::int,
+           sign * (SELECT COUNT(*) FROM mail_message message
+                    WHERE message.model = 'crm.lead' AND message.res_id = lead.id
+                      AND message.mail_activity_type_id IS NOT NULL)::int
+     WHERE lead.id IS NOT NULL AND lead.date_closed IS NOT NULL
+    UNION ALL
+    SELECT 'state', lead.company_id, lead.team_id, lead.user_id, NULL, NULL, lead.type,
+           lead.stage_id, lead.active, NULL, NULL, NULL, NULL,
+           sign, sign * COALESCE(lead.expected_revenue, 0)::float8,
+           sign * (lead.expected_revenue IS NOT NULL)::int, 0, 0, 0
+     WHERE lead.id IS NOT NULL
+    UNION ALL
+    SELECT 'planned', lead.company_id, lead.team_id, lead.user_id, activity.date_deadline,
+           NULL, NULL, NULL, NULL, NULL, NULL, activity.user_id, NULL,
+           sign * COUNT(*)::int, 0, 0, 0, 0, 0
+      FROM mail_activity activity
+     WHERE activity.res_model = 'crm.lead' AND activity.res_id = lead.id AND activity.active
+  GROUP BY activity.date_deadline, activity.user_id
+    UNION ALL
+    SELECT 'done', lead.company_id, lead.team_id, lead.user_id, message.date::date,
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, message.author_id,
+           sign * COUNT(*)::int, 0, 0, 0, 0, 0
+      FROM mail_message message
+     WHERE message.model = 'crm.lead' AND message.res_id = lead.id
+       AND message.mail_activity_type_id IS NOT NULL
+  GROUP BY message.date::date, message.author_id
+$$
+"""
+MESSAGE_FIGURES_FUNCTION = """
+CREATE OR REPLACE FUNCTION crm_pipeline_message_figures(message mail_message, sign INTEGER)
+RETURNS SETOF crm_pipeline_figure_row LANGUAGE sql STABLE AS $$
+    SELECT 'done'::varchar, lead.company_id, lead.team_id, lead.user_id, message.date::date,
+           NULL::int, NULL::varchar, NULL::int, NULL::bool, NULL::bool, NULL::int, NULL::int,
+           message.author_id, sign, 0::float8, 0, 0::float8, 0, 0
+      FROM crm_lead lead
+     WHERE message.model = 'crm.lead' AND message.mail_activity_type_id IS NOT NULL
+       AND lead.id = message.res_id
+    UNION ALL
+    SELECT 'closed', lead.company_id, lead.team_id, lead.user_id,
+           date_trunc('month', lead.date_closed)::date, NULL, NULL,
+           lead.stage_id, lead.active, NOT lead.active AND lead.probability = 0,
+           lead.lost_reason_id, NULL, NULL, 0, 0, 0, 0, 0, sign
+      FROM crm_lead lead
+     WHERE message.model = 'crm.lead' AND message.mail_activity_type_id IS NOT NULL
+       AND lead.id = message.res_id AND lead.date_closed IS NOT NULL
+$$
+"""
+ACTIVITY_FIGURES_FUNCTION = """
+CREATE OR REPLACE FUNCTION crm_pipeline_activity_figures(activity mail_activity, sign INTEGER)
+RETURNS SETOF crm_pipeline_figure_row LANGUAGE sql STABLE AS $$
+    SELECT 'planned'::varchar, lead.company_id, lead.team_id, lead.user_id,
+           activity.date_deadline, NULL::int, NULL::varchar, NULL::int, NULL::bool,
+           NULL::bool, NULL::int, activity.user_id, NULL::int,
+           sign, 0::float8, 0, 0::float8, 0, 0
+      FROM crm_lead lead
+     WHERE activity.res_model = 'crm.lead' AND activity.active AND lead.id = activity.res_id
+$$
+"""
+# (table, figure function, columns whose change moves figures, rows that count at all)
+FIGURE_TRIGGERS = (
+    ("crm_lead", "crm_pipeline_lead_figures", LEAD_FIGURE_COLUMNS, ""),
+    (
+        "mail_message",
+        "crm_pipeline_message_figures",
+        MESSAGE_FIGURE_COLUMNS,
+        "{row}.model = 'crm.lead' AND {row}.mail_activity_type_id IS NOT NULL",
+    ),
+    (
+        "mail_activity",
+        "crm_pipeline_activity_figures",
+        ACTIVITY_FIGURE_COLUMNS,
+        "{row}.res_model = 'crm.lead' AND {row}.active",
+    ),
+)
+
+
+class CrmPipelineFigure(models.Model):
+    """The pipeline dashboard's figures kept up to date as deals change, so that a
+    manager's dashboard reads a few thousand rows instead of the company's leads.
+
+    Each row is a delta: what a lead, an activity or a done-activity message adds to (or
+    takes from) a figure, keyed by the lead's company, team and salesperson. PostgreSQL
+    triggers write them, because a lead's figures also change behind the ORM's write()
+    (stored computed fields flushed later, crm's probability updates in SQL, foreign keys
+    set to null); they only insert, so concurrent users never wait on a shared counter.
+    A nightly cron folds the deltas into one row per key. The table has no foreign keys:
+    a team or user deleted is taken out by the leads' own update, and a delta must never
+    fail the deletion that caused it."""
+
+    _name = "crm.pipeline.figure"
+    _description = "Pipeline Figure"
+    _auto = False
+    _log_access = False
+
+    kind = fields.Selection(
+        [
+            ("created", "Leads created"),
+            ("closed", "Leads closed"),
+            ("state", "Leads by stage"),
+            ("planned", "Activities planned"),
+            ("done", "Activities done"),
+        ],
+        readonly=True,
+    )
+    company_id = fields.Many2one("res.company", readonly=True)
+    team_id = fields.Many2one("crm.team", readonly=True)
+    user_id = fields.Many2one("res.users", string="Salesperson", readonly=True)
+    date = fields.Date(
+        readonly=True,
+        help="First day of the UTC month of creation or closing, day of the activity's "
+        "deadline, UTC day of the done activity.",
+    )
+    source_id = fields.Many2one("utm.source", readonly=True)
+    type = fields.Selection([("lead", "Lead"), ("opportunity", "Opportunity")], readonly=True)
+    stage_id = fields.Many2one("crm.stage", readonly=True)
+    active = fields.Boolean(readonly=True)
+    is_lost = fields.Boolean(readonly=True)
+    lost_reason_id = fields.Many2one("crm.lost.reason", readonly=True)
+    activity_user_id = fields.Many2one("res.users", readonly=True)
+    author_id = fields.Many2one("res.partner", readonly=True)
+    quantity = fields.Integer(readonly=True)
+    revenue = fields.Float(readonly=True)
+    revenue_count = fields.Integer(readonly=True)
+    close_days = fields.Float(readonly=True)
+    close_days_count = fields.Integer(readonly=True)
+    done_count = fields.Integer(readonly=True)
+
+    def init(self):
+        cr = self.env.cr
+        cr.execute(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS crm_pipeline_figure (id BIGSERIAL PRIMARY KEY, %s)",
+                self._column_definitions(),
+            )
+        )
+        # A dashboard reads one kind of figures over a few months or days.
+        cr.execute(
+            """CREATE INDEX IF NOT EXISTS crm_pipeline_figure_kind_date_index
+                   ON crm_pipeline_figure (kind, date)"""
+        )
+        cr.execute("SELECT 1 FROM pg_type WHERE typname = 'crm_pipeline_figure_row'")
+        if not cr.rowcount:
+            cr.execute(
+                SQL("CREATE TYPE crm_pipeline_figure_row AS (%s)", self._column_definitions())
+            )
+        cr.execute(
+            "SELECT 1 FROM pg_trigger WHERE tgname = 'crm_pipeline_lead_figures_delta_insert'"
+        )
+        counted = bool(cr.rowcount)
+        for function in (
+            LEAD_FIGURES_FUNCTION,
+            MESSAGE_FIGURES_FUNCTION,
+            ACTIVITY_FIGURES_FUNCTION,
+        ):
+            cr.execute(SQL(function))  # constant DDL: no parameter
+        # The triggers are created before the figures are counted: CREATE TRIGGER waits
+        # for the transactions writing leads and holds back new ones until this one
+        # commits, so no change falls between the count and the triggers.
+        if counted:
+            return
+        for table, function, columns, counts in FIGURE_TRIGGERS:
+            self._create_figure_trigger(table, function, columns, counts)
+        self._rebuild_figures()
+
+    @staticmethod
+    def _column_definitions():
+        return SQL(", ").join(
+            SQL("%s %s", SQL.identifier(name), SQL(definition))
+            for name, definition in (*FIGURE_KEYS, *FIGURE_VALUES)
+        )
+
+    @staticmethod
+    def _delta_statement(rows):
+        """INSERT of the deltas `rows` (a SELECT of figure rows), summed per key, without
+        the keys whose values cancel out."""
+        keys = SQL(", ").join(SQL.identifier(name) for name, _type in FIGURE_KEYS)
+        values = [SQL.identifier(name) for name, _type in FIGURE_VALUES]
+        return SQL(
+            """INSERT INTO crm_pipeline_figure (%(keys)s, %(values)s)
+               SELECT %(keys)s, %(sums)s FROM (%(rows)s) AS delta
+             GROUP BY %(keys)s HAVING %(nonzero)s""",
+            keys=keys,
+            values=SQL(", ").join(values),
+            sums=SQL(", ").join(SQL("SUM(%s)", value) for value in values),
+            rows=rows,
+            nonzero=SQL(" OR ").join(SQL("SUM(%s) <> 0", value) for value in values),
+        )
+
+    def _create_figure_trigger(self, table, function, columns, counts):
+        """Row triggers on `table` that insert the deltas of `function` for the old and
+        the new row, on insert, delete, and updates of `columns` that change them."""
+        name = f"{function}_delta"
+        body = self._delta_statement(
+            SQL(
+                "SELECT * FROM %(function)s(OLD, -1) UNION ALL SELECT * FROM %(function)s(NEW, 1)",
+                function=SQL.identifier(function),
+            )
+        )
+        old_row = SQL(", ").join(SQL("OLD.%s", SQL.identifier(column)) for column in columns)
+        new_row = SQL(", ").join(SQL("NEW.%s", SQL.identifier(column)) for column in columns)
+        changed = SQL("(%s) IS DISTINCT FROM (%s)", old_row, new_row)
+        if counts:
+            changed = SQL(
+                "%s AND ((%s) OR (%s))",
+                changed,
+                SQL(counts.format(row="OLD")),
+                SQL(counts.format(row="NEW")),
+            )
+        self.env.cr.execute(
+            SQL(
+                """CREATE OR REPLACE FUNCTION %(name)s() RETURNS trigger LANGUAGE plpgsql AS $$
+                   BEGIN %(body)s; RETURN NULL; END $$;
+                   CREATE TRIGGER %(insert)s AFTER INSERT ON %(table)s
+                      FOR EACH ROW %(when_new)s EXECUTE FUNCTION %(name)s();
+                   CREATE TRIGGER %(delete)s AFTER DELETE ON %(table)s
+                      FOR EACH ROW %(when_old)s EXECUTE FUNCTION %(name)s();
+                   CREATE TRIGGER %(update)s AFTER UPDATE OF %(columns)s ON %(table)s
+                      FOR EACH ROW WHEN (%(changed)s) EXECUTE FUNCTION %(name)s()""",
+                name=SQL.identifier(name),
+                body=body,
+                table=SQL.identifier(table),
+                insert=SQL.identifier(f"{name}_insert"),
+                delete=SQL.identifier(f"{name}_delete"),
+                update=SQL.identifier(f"{name}_update"),
+                when_new=SQL("WHEN (%s)", SQL(counts.format(row="NEW"))) if counts else SQL(),
+                when_old=SQL("WHEN (%s)", SQL(counts.format(row="OLD"))) if counts else SQL(),
+                columns=SQL(", ").join(map(SQL.identifier, columns)),
+                changed=changed,
+            )
+        )
+
+    @api.model
+    def _drop_figure_triggers(self):
+        """At uninstall: the triggers, their functions and the figures' table."""
+        for table, function, _columns, _counts in FIGURE_TRIGGERS:
+            name = f"{function}_delta"
+            self.env.cr.execute(
+                SQL(
+                    """DROP TRIGGER IF EXISTS %(insert)s ON %(table)s;
+                       DROP TRIGGER IF EXISTS %(delete)s ON %(table)s;
+                       DROP TRIGGER IF EXISTS %(update)s ON %(table)s;
+                       DROP FUNCTION IF EXISTS %(name)s();
+                       DROP FUNCTION IF EXISTS %(function)s""",
+                    insert=SQL.identifier(f"{name}_insert"),
+                    delete=SQL.identifier(f"{name}_delete"),
+                    update=SQL.identifier(f"{name}_update"),
+                    table=SQL.identifier(table),
+                    name=SQL.identifier(name),
+                    function=SQL.identifier(function),
+                )
+            )
+        self.env.cr.execute(
+            "DROP TABLE IF EXISTS crm_pipeline_figure; DROP TYPE IF EXISTS crm_pipeline_figure_row"
+        )
+
+    @api.model
+    def _rebuild_figures(self):
+        """Count the figures again from the leads, their activities and messages."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                "DELETE FROM crm_pipeline_figure; %s",
+                self._delta_statement(
+                    SQL(
+                        """SELECT figure.* FROM crm_lead lead,
+                                  crm_pipeline_lead_figures(lead, 1) AS figure"""
+                    )
+                ),
+            )
+        )
+
+    @api.model
+    def _cron_fold_figures(self):
+        """One row per key instead of one per change: the deltas written since the last
+        fold are summed in a single statement, so readers see them before or after, and
+        deltas written meanwhile stay for the next fold."""
+        self.env.cr.execute(
+            SQL(
+                "WITH moved AS (DELETE FROM crm_pipeline_figure RETURNING *) %s",
+                self._delta_statement(SQL("SELECT * FROM moved")),
+            )
+        )
