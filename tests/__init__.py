@@ -8,3 +8,4 @@ from . import test_i18n
 from . import test_lead_duplicates
 from . import test_lead_merge_randomized
 from . import test_access_matrix
+from . import test_pipeline_figures
