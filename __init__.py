@@ -65,4 +65,4 @@ def _uninstall_drop_indexes(env):
         *(index[0] for index in DASHBOARD_INDEXES),
     ]
     env.cr.execute(SQL("DROP INDEX IF EXISTS %s", SQL(", ").join(map(SQL.identifier, names))))
-    env["crm.pipeline.figure"]._drop_figure_triggers()
+    env["crm.pipeline.figure"]._uninstall_figures()

@@ -42,6 +42,9 @@ LEAD_FIGURE_COLUMNS = (
     "day_close",
     "lost_reason_id",
 )
+# crm's predictive scoring rewrites the probability of open leads every night: only
+# whether it is 0 (a lost deal) moves a figure.
+COMPARED_AS = {"probability": "{row}.probability = 0"}
 MESSAGE_FIGURE_COLUMNS = ("model", "res_id", "mail_activity_type_id", "author_id", "date")
 ACTIVITY_FIGURE_COLUMNS = ("res_model", "res_id", "user_id", "date_deadline", "active")
 
@@ -193,6 +196,19 @@ class CrmPipelineFigure(models.Model):
     done_count = fields.Integer(readonly=True)
 
     def init(self):
+        self.env.cr.execute(
+            "SELECT 1 FROM pg_trigger WHERE tgname = 'crm_pipeline_lead_figures_delta_insert'"
+        )
+        counted = bool(self.env.cr.rowcount)
+        self._init_figure_table()
+        # The triggers are created before the figures are counted: CREATE TRIGGER waits
+        # for the transactions writing leads and holds back new ones until this one
+        # commits, so no change falls between the count and the triggers.
+        self._init_figure_triggers()
+        if not counted:
+            self._rebuild_figures()
+
+    def _init_figure_table(self):
         cr = self.env.cr
         cr.execute(
             SQL(
@@ -210,24 +226,18 @@ class CrmPipelineFigure(models.Model):
             cr.execute(
                 SQL("CREATE TYPE crm_pipeline_figure_row AS (%s)", self._column_definitions())
             )
-        cr.execute(
-            "SELECT 1 FROM pg_trigger WHERE tgname = 'crm_pipeline_lead_figures_delta_insert'"
-        )
-        counted = bool(cr.rowcount)
+
+    def _init_figure_triggers(self):
+        """The figure functions and the triggers, made again at each update."""
         for function in (
             LEAD_FIGURES_FUNCTION,
             MESSAGE_FIGURES_FUNCTION,
             ACTIVITY_FIGURES_FUNCTION,
         ):
-            cr.execute(SQL(function))  # constant DDL: no parameter
-        # The triggers are created before the figures are counted: CREATE TRIGGER waits
-        # for the transactions writing leads and holds back new ones until this one
-        # commits, so no change falls between the count and the triggers.
-        if counted:
-            return
+            self.env.cr.execute(SQL(function))  # constant DDL: no parameter
+        self._drop_figure_triggers()
         for table, function, columns, counts in FIGURE_TRIGGERS:
             self._create_figure_trigger(table, function, columns, counts)
-        self._rebuild_figures()
 
     @staticmethod
     def _column_definitions():
@@ -263,8 +273,15 @@ class CrmPipelineFigure(models.Model):
                 function=SQL.identifier(function),
             )
         )
-        old_row = SQL(", ").join(SQL("OLD.%s", SQL.identifier(column)) for column in columns)
-        new_row = SQL(", ").join(SQL("NEW.%s", SQL.identifier(column)) for column in columns)
+        old_row, new_row = (
+            SQL(", ").join(
+                SQL(COMPARED_AS[column].format(row=row))
+                if column in COMPARED_AS
+                else SQL("%s.%s", SQL(row), SQL.identifier(column))
+                for column in columns
+            )
+            for row in ("OLD", "NEW")
+        )
         changed = SQL("(%s) IS DISTINCT FROM (%s)", old_row, new_row)
         if counts:
             changed = SQL(
@@ -298,22 +315,30 @@ class CrmPipelineFigure(models.Model):
 
     @api.model
     def _drop_figure_triggers(self):
-        """At uninstall: the triggers, their functions and the figures' table."""
         for table, function, _columns, _counts in FIGURE_TRIGGERS:
-            name = f"{function}_delta"
+            self.env.cr.execute(
+                SQL(" ").join(
+                    SQL(
+                        "DROP TRIGGER IF EXISTS %s ON %s;",
+                        SQL.identifier(name),
+                        SQL.identifier(table),
+                    )
+                    for name in (
+                        f"{function}_delta_{event}" for event in ("insert", "delete", "update")
+                    )
+                )
+            )
+
+    @api.model
+    def _uninstall_figures(self):
+        """The triggers, their functions, the figures' table and row type."""
+        self._drop_figure_triggers()
+        for _table, function, _columns, _counts in FIGURE_TRIGGERS:
             self.env.cr.execute(
                 SQL(
-                    """DROP TRIGGER IF EXISTS %(insert)s ON %(table)s;
-                       DROP TRIGGER IF EXISTS %(delete)s ON %(table)s;
-                       DROP TRIGGER IF EXISTS %(update)s ON %(table)s;
-                       DROP FUNCTION IF EXISTS %(name)s();
-                       DROP FUNCTION IF EXISTS %(function)s""",
-                    insert=SQL.identifier(f"{name}_insert"),
-                    delete=SQL.identifier(f"{name}_delete"),
-                    update=SQL.identifier(f"{name}_update"),
-                    table=SQL.identifier(table),
-                    name=SQL.identifier(name),
-                    function=SQL.identifier(function),
+                    "DROP FUNCTION IF EXISTS %s(); DROP FUNCTION IF EXISTS %s",
+                    SQL.identifier(f"{function}_delta"),
+                    SQL.identifier(function),
                 )
             )
         self.env.cr.execute(

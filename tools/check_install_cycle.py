@@ -102,6 +102,40 @@ def module_indexes(env):
     return env.cr.fetchone()[0]
 
 
+def figure_objects(env):
+    """The dashboard's kept figures: (triggers, functions, tables, row types)."""
+    counts = []
+    for query in (
+        "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'crm\\_pipeline\\_%'",
+        "SELECT count(*) FROM pg_proc WHERE proname LIKE 'crm\\_pipeline\\_%'",
+        "SELECT count(*) FROM pg_class WHERE relname = 'crm_pipeline_figure'",
+        "SELECT count(*) FROM pg_type WHERE typname = 'crm_pipeline_figure_row'",
+    ):
+        env.cr.execute(query)
+        counts.append(env.cr.fetchone()[0])
+    return tuple(counts)
+
+
+def leads_counted(env):
+    """(leads, leads counted by the kept figures)"""
+    env.cr.execute(
+        """SELECT (SELECT count(*) FROM crm_lead),
+                  (SELECT COALESCE(SUM(quantity), 0) FROM crm_pipeline_figure
+                    WHERE kind = 'created')"""
+    )
+    return env.cr.fetchone()
+
+
+def leads_still_written(env):
+    """Without the module, crm's writes of leads, activities and messages go through."""
+    lead = env["crm.lead"].search([], limit=1)
+    lead.write({"stage_id": env["crm.stage"].search([], limit=1).id, "active": True})
+    lead.activity_schedule("mail.mail_activity_data_todo").action_feedback("Done")
+    env.flush_all()
+    env.cr.rollback()
+    return True
+
+
 def main(conf, dbname):
     odoo.tools.config.parse_config(["-c", conf, "-d", dbname, "--log-level=warn"])
     state = with_env(dbname, lambda env: leftovers(env)[3])
@@ -116,6 +150,13 @@ def main(conf, dbname):
     check("no record of the module left", data == 0, f"{data} ir.model.data rows")
     indexes = with_env(dbname, module_indexes)
     check("no index of the module left", indexes == 0, f"{indexes} indexes")
+    objects = with_env(dbname, figure_objects)
+    check(
+        "no trigger, function, table or type of the kept figures left",
+        objects == (0, 0, 0, 0),
+        f"{objects} (triggers, functions, tables, types)",
+    )
+    check("leads, activities, messages still written", with_env(dbname, leads_still_written))
     check("CRM views still render", with_env(dbname, crm_views_render))
     after = with_env(dbname, lambda env: env["crm.lead"].search_count([]))
     check(
@@ -146,6 +187,14 @@ def main(conf, dbname):
     check("fields back", fields == len(OUR_FIELDS), f"{fields} fields")
     indexes = with_env(dbname, module_indexes)
     check("its indexes back", indexes == 9, f"{indexes} of 9 indexes")
+    objects = with_env(dbname, figure_objects)
+    check(
+        "the kept figures' triggers, functions, table and type back",
+        objects == (9, 6, 1, 1),
+        f"{objects} (triggers, functions, tables, types)",
+    )
+    leads, counted = with_env(dbname, leads_counted)
+    check("the kept figures count every lead", leads == counted, f"{counted} of {leads}")
     check("CRM views render with the module", with_env(dbname, crm_views_render))
 
     passed = sum(results)

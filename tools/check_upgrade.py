@@ -12,6 +12,7 @@ with "N passed, N failed".
 """
 
 import sys
+from unittest.mock import patch
 
 import odoo
 from odoo import SUPERUSER_ID, api
@@ -121,6 +122,18 @@ def verify(env):
         not rule or rule.trg_date_range == 1,
         rule and rule.trg_date_range,
     )
+    counted = env.execute_query(
+        SQL(
+            """SELECT (SELECT count(*) FROM crm_lead),
+                      (SELECT SUM(quantity) FROM crm_pipeline_figure WHERE kind = 'created')"""
+        )
+    )[0]
+    check("the dashboard's kept figures count every lead", counted[0] == counted[1], counted)
+    Dashboard = env["crm.pipeline.dashboard"].with_user(env.ref("base.user_admin"))
+    kept = Dashboard.get_dashboard_data("year")["kpis"]
+    with patch.object(type(Dashboard), "_figure_rules", lambda self: None):
+        live = Dashboard.get_dashboard_data("year")["kpis"]
+    check("the KPIs from the kept figures equal those from the leads", kept == live)
     env["crm.lead.duplicate.cluster"]._find_clusters([("id", "in", (hot | twin).ids)])
     master = (hot | twin)._merge_into(hot)
     check("upgraded leads merge", not twin.exists() and master == hot)
