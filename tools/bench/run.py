@@ -18,6 +18,7 @@ import threading
 import time
 from contextlib import contextmanager
 from datetime import timedelta
+from unittest.mock import patch
 
 import psutil
 from lxml import etree
@@ -25,6 +26,7 @@ from lxml import etree
 import odoo
 from odoo import SUPERUSER_ID, Command, api, fields
 from odoo.modules.registry import Registry
+from odoo.tools import SQL
 
 PAGE = 80
 OPPORTUNITY_PAGE_DOMAIN = [("type", "=", "opportunity")]
@@ -321,7 +323,58 @@ def bench_dashboard(env, measure):
     result = measure.run(lambda: Dashboard.get_dashboard_data("month"), cold=False)
     figure("dashboard_team_leader_month_seconds", result["seconds"], "s")
     figure("dashboard_team_leader_month_queries", result["queries"], "queries")
+    # A reader 3:30 ahead of UTC: their months start in the UTC month before, and the
+    # hours between are read from the leads.
+    leader.tz = "Asia/Tehran"
+    Dashboard.get_dashboard_data("month")
+    result = measure.run(lambda: Dashboard.get_dashboard_data("month"), cold=False)
+    figure("dashboard_team_leader_month_tehran_seconds", result["seconds"], "s")
+    figure("dashboard_team_leader_month_tehran_queries", result["queries"], "queries")
+    # The same dashboard read from the leads, as for a reader whose record rules the kept
+    # figures cannot apply.
+    with patch.object(type(Dashboard), "_figure_rules", lambda self: None):
+        Dashboard.get_dashboard_data("month")
+        result = measure.run(lambda: Dashboard.get_dashboard_data("month"), cold=False)
+    figure("dashboard_team_leader_month_from_leads_seconds", result["seconds"], "s")
+    figure("dashboard_team_leader_month_from_leads_queries", result["queries"], "queries")
     env.cr.rollback()
+
+
+def bench_figures(env, measure):
+    """The dashboard's kept figures: their size, what keeping them costs a mass change of
+    leads (triggers on and off), folding the day's deltas, counting them again."""
+    env.cr.execute("SELECT count(*) FROM crm_pipeline_figure")
+    figure("figures_rows", env.cr.fetchone()[0], "rows")
+    env.cr.execute(
+        "SELECT id FROM crm_lead WHERE active AND type = 'opportunity' ORDER BY id LIMIT 10000"
+    )
+    ids = [row[0] for row in env.cr.fetchall()]
+    stages = env["crm.stage"].search([("is_won", "=", False)], limit=2)
+
+    def move_all(stage):
+        env["crm.lead"].browse(ids).write({"stage_id": stage.id})
+
+    for label, trigger_state in (("with", "ENABLE"), ("without", "DISABLE")):
+        env.cr.execute("SAVEPOINT bench_figures")
+        env.cr.execute(SQL("ALTER TABLE crm_lead %s TRIGGER USER", SQL(trigger_state)))
+        result = measure.run(lambda: move_all(stages[1]), repeat=1)
+        figure(f"figures_stage_change_10000_{label}_triggers_seconds", result["seconds"], "s")
+        env.cr.execute("ROLLBACK TO SAVEPOINT bench_figures")
+        env.invalidate_all()
+    env.cr.execute("SAVEPOINT bench_figures")
+    move_all(stages[1])
+    env.flush_all()
+    env.cr.execute("SELECT count(*) FROM crm_pipeline_figure")
+    figure("figures_rows_after_stage_change", env.cr.fetchone()[0], "rows")
+    Figure = env["crm.pipeline.figure"]
+    result = measure.run(Figure._cron_fold_figures, repeat=1)
+    figure("figures_fold_seconds", result["seconds"], "s")
+    env.cr.execute("SELECT count(*) FROM crm_pipeline_figure")
+    figure("figures_rows_after_fold", env.cr.fetchone()[0], "rows")
+    result = measure.run(Figure._rebuild_figures, repeat=1)
+    figure("figures_rebuild_seconds", result["seconds"], "s")
+    env.cr.execute("ROLLBACK TO SAVEPOINT bench_figures")
+    env.invalidate_all()
 
 
 def pair_quality(env, pairs_sql, same_company):
@@ -424,7 +477,14 @@ def bench_duplicates(env, measure):
     figure("duplicates_merge_50_queries", merge["queries"], "queries")
 
 
-SECTIONS = [bench_anchors, bench_scoring, bench_stale, bench_dashboard, bench_duplicates]
+SECTIONS = [
+    bench_anchors,
+    bench_scoring,
+    bench_stale,
+    bench_dashboard,
+    bench_figures,
+    bench_duplicates,
+]
 
 
 def main():
