@@ -404,10 +404,19 @@ class CrmPipelineDashboard(models.AbstractModel):
         signs = {index: sign for index, _start, _end, sign in slivers}
         spread = defaultdict(float)
         for index, *group, value in rows:
-            for period, sign in ((index, signs[index]), (index - 1, -signs[index])):
-                if 0 <= period < periods:
-                    spread[(period, *group)] += sign * (value or 0)
+            for period, sign in CrmPipelineDashboard._sliver_periods(index, signs[index], periods):
+                spread[(period, *group)] += sign * (value or 0)
         return spread
+
+    @staticmethod
+    def _sliver_periods(index, sign, periods):
+        """[(period, sign)] a sliver counts for: the period it starts, against the one
+        before, among the `periods` shown."""
+        return [
+            (period, factor)
+            for period, factor in ((index, sign), (index - 1, -sign))
+            if 0 <= period < periods
+        ]
 
     def _period_figures(self, base, bounds):
         """_lead_figures() of the consecutive periods of `bounds`, from the kept figures
@@ -425,10 +434,9 @@ class CrmPipelineDashboard(models.AbstractModel):
             else []
         )
         for (index, _start, _end, sign), sliver in zip(slivers, live, strict=True):
-            for period, factor in ((index, sign), (index - 1, -sign)):
-                if 0 <= period < len(periods):
-                    for name, value in sliver.items():
-                        figures[period][name] += factor * value
+            for period, factor in self._sliver_periods(index, sign, len(periods)):
+                for name, value in sliver.items():
+                    figures[period][name] += factor * value
         return figures
 
     def _kept_lead_figures(self, rules, base, months):

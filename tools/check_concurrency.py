@@ -10,8 +10,9 @@ request that hits a serialization failure, as it does for every RPC and HTTP req
 the job then runs to the end. Every lead gets exactly one follow-up, and a second run
 creates none. Then the nightly rescoring as the cron runs it, its batches shared between
 database connections: every open lead scored once, as the lead's own computation gives,
-and a second run changes nothing. Prints one line per check and ends with "N passed,
-N failed".
+and a second run changes nothing. Last, the dashboard's kept figures: two salespeople
+changing the same figures at once and the nightly fold meanwhile, none waiting, the figures
+equal to a recount. Prints one line per check and ends with "N passed, N failed".
 """
 
 import threading
@@ -150,6 +151,7 @@ def main(config, database):
     check("a second run creates nothing", not again, str(again))
 
     check_parallel_rescoring(registry)
+    check_kept_figures(registry, ids)
 
     passed = sum(results)
     print(f"{passed} passed, {len(results) - passed} failed")
@@ -194,6 +196,64 @@ def check_parallel_rescoring(registry):
             commit=True
         )
     check("a second parallel run changes nothing", again == 0, str(again))
+
+
+def kept_figures(cr):
+    """The dashboard's kept figures summed per key, and the same counted again from the
+    leads (in a savepoint rolled back)."""
+    query = """SELECT kind, company_id, team_id, user_id, date, source_id, type, stage_id,
+                      active, is_lost, lost_reason_id, activity_user_id, author_id,
+                      SUM(quantity), SUM(revenue), SUM(done_count)
+                 FROM crm_pipeline_figure GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13
+               HAVING SUM(quantity) <> 0 OR SUM(revenue) <> 0 OR SUM(done_count) <> 0"""
+    cr.execute(query)
+    kept = sorted(map(repr, cr.fetchall()))
+    cr.execute("SAVEPOINT recount")
+    api.Environment(cr, SUPERUSER_ID, {})["crm.pipeline.figure"]._rebuild_figures()
+    cr.execute(query)
+    counted = sorted(map(repr, cr.fetchall()))
+    cr.execute("ROLLBACK TO SAVEPOINT recount")
+    return kept, counted
+
+
+def move_lead(cr, lead_id, stage):
+    env = api.Environment(cr, SUPERUSER_ID, {})
+    lead = env["crm.lead"].browse(lead_id)
+    lead.write({"stage_id": env.ref(stage).id, "expected_revenue": 1000})
+    lead.activity_schedule("mail.mail_activity_data_todo")
+    env.flush_all()
+
+
+def check_kept_figures(registry, ids):
+    """Two salespeople move deals of the same salesperson and stage (the same figures) at
+    the same time, and the nightly fold runs meanwhile: nobody waits for anybody, and the
+    figures kept equal the figures counted again."""
+    cr_a, cr_b, cr_fold = registry.cursor(), registry.cursor(), registry.cursor()
+    try:
+        move_lead(cr_a, ids[0], "crm.stage_lead2")  # A's transaction stays open
+        started = time.monotonic()
+        move_lead(cr_b, ids[1], "crm.stage_lead2")
+        cr_b.commit()
+        check(
+            "a second salesperson moving a deal of the same figures does not wait",
+            time.monotonic() - started < 2,
+        )
+        started = time.monotonic()
+        api.Environment(cr_fold, SUPERUSER_ID, {})["crm.pipeline.figure"]._cron_fold_figures()
+        cr_fold.commit()
+        check("the fold does not wait for an open transaction", time.monotonic() - started < 5)
+        cr_a.commit()
+    finally:
+        cr_a.close()
+        cr_b.close()
+        cr_fold.close()
+    with registry.cursor() as cr:
+        kept, counted = kept_figures(cr)
+    check(
+        "the figures kept through both changes and the fold equal a recount",
+        kept == counted and bool(kept),
+        f"{len(set(kept) ^ set(counted))} keys differ",
+    )
 
 
 if __name__ == "__main__":

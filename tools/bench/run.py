@@ -354,13 +354,16 @@ def bench_figures(env, measure):
     def move_all(stage):
         env["crm.lead"].browse(ids).write({"stage_id": stage.id})
 
-    for label, trigger_state in (("with", "ENABLE"), ("without", "DISABLE")):
+    # Alternated, the first run warming the caches for both: without, with, without, with.
+    timings = {"with": [], "without": []}
+    for label, trigger_state in (("without", "DISABLE"), ("with", "ENABLE")) * 2:
         env.cr.execute("SAVEPOINT bench_figures")
         env.cr.execute(SQL("ALTER TABLE crm_lead %s TRIGGER USER", SQL(trigger_state)))
-        result = measure.run(lambda: move_all(stages[1]), repeat=1)
-        figure(f"figures_stage_change_10000_{label}_triggers_seconds", result["seconds"], "s")
+        timings[label].append(measure.run(lambda: move_all(stages[1]), repeat=1)["seconds"])
         env.cr.execute("ROLLBACK TO SAVEPOINT bench_figures")
         env.invalidate_all()
+    for label, seconds in timings.items():
+        figure(f"figures_stage_change_10000_{label}_triggers_seconds", seconds[-1], "s")
     env.cr.execute("SAVEPOINT bench_figures")
     move_all(stages[1])
     env.flush_all()
