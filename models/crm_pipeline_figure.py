@@ -173,7 +173,7 @@ class CrmPipelineFigure(models.Model):
         readonly=True,
     )
     company_id = fields.Many2one("res.company", readonly=True)
-    team_id = fields.Many2one("crm.team", readonly=True)
+    team_id = fields.Many2one("crm.team", string="Sales Team", readonly=True)
     user_id = fields.Many2one("res.users", string="Salesperson", readonly=True)
     date = fields.Date(
         readonly=True,
@@ -182,18 +182,18 @@ class CrmPipelineFigure(models.Model):
     )
     source_id = fields.Many2one("utm.source", readonly=True)
     type = fields.Selection([("lead", "Lead"), ("opportunity", "Opportunity")], readonly=True)
-    stage_id = fields.Many2one("crm.stage", readonly=True)
+    stage_id = fields.Many2one("crm.stage", string="Stage", readonly=True)
     active = fields.Boolean(readonly=True)
-    is_lost = fields.Boolean(readonly=True)
+    is_lost = fields.Boolean(string="Lost", readonly=True)
     lost_reason_id = fields.Many2one("crm.lost.reason", readonly=True)
-    activity_user_id = fields.Many2one("res.users", readonly=True)
+    activity_user_id = fields.Many2one("res.users", string="Assigned To", readonly=True)
     author_id = fields.Many2one("res.partner", readonly=True)
     quantity = fields.Integer(readonly=True)
     revenue = fields.Float(readonly=True)
-    revenue_count = fields.Integer(readonly=True)
-    close_days = fields.Float(readonly=True)
-    close_days_count = fields.Integer(readonly=True)
-    done_count = fields.Integer(readonly=True)
+    revenue_count = fields.Integer(string="Deals with Revenue", readonly=True)
+    close_days = fields.Float(string="Days to Close", readonly=True)
+    close_days_count = fields.Integer(string="Deals with Days to Close", readonly=True)
+    done_count = fields.Integer(string="Activities Done", readonly=True)
 
     def init(self):
         self.env.cr.execute(
