@@ -284,7 +284,10 @@ class Generator:
     def insert_history(self, rows, lead_ids):
         rng = self.rng
         messages, tracking, tags, followers, activities = [], [], [], [], []
+        # The lead's salesperson writes its notes, moves its stages and does its activities.
+        author_of = {}
         for row, lead_id in zip(rows, lead_ids):
+            author_of[lead_id] = self.partner_of_user.get(row["user_id"])
             visits = row["visits"]
             for (old_stage, _), (new_stage, entered) in itertools.pairwise(visits):
                 messages.append(
@@ -344,9 +347,9 @@ class Generator:
         message_ids = execute_values(
             self.cr._obj,
             """INSERT INTO mail_message (model, res_id, message_type, subtype_id, date, body,
-                create_date, write_date, create_uid, write_uid)
+                create_date, write_date, create_uid, write_uid, author_id)
             VALUES %s RETURNING id""",
-            [(("crm.lead", *m[:5], m[3], m[3], 1, 1)) for m in messages],
+            [(("crm.lead", *m[:5], m[3], m[3], 1, 1, author_of[m[0]])) for m in messages],
             page_size=len(messages) or 1,
             fetch=True,
         )
