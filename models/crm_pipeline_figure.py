@@ -51,10 +51,12 @@ ACTIVITY_FIGURE_COLUMNS = ("res_model", "res_id", "user_id", "date_deadline", "a
 # What one lead, one done-activity message, one planned activity adds to the figures
 # (`sign` -1 takes it back out). A lead's key (company, team, salesperson) is on every row
 # it counts in, so that the reader's record rules on crm.lead apply to the figures as
-# they are. Months are UTC months of the creation and closing dates; the dashboard reads
-# the hours between a reader's local month and the UTC month from the leads themselves.
+# they are; its activities and messages count under that key, so they are read only when
+# the lead comes, goes or changes key (`moved`): otherwise old and new cancel out. Months
+# are UTC months of the creation and closing dates; the dashboard reads the hours between
+# a reader's local month and the UTC month from the leads themselves.
 LEAD_FIGURES_FUNCTION = """
-CREATE OR REPLACE FUNCTION crm_pipeline_lead_figures(lead crm_lead, sign INTEGER)
+CREATE OR REPLACE FUNCTION crm_pipeline_lead_figures(lead crm_lead, sign INTEGER, moved BOOLEAN)
 RETURNS SETOF crm_pipeline_figure_row LANGUAGE sql STABLE AS $$
     SELECT 'created'::varchar, lead.company_id, lead.team_id, lead.user_id,
            date_trunc('month', lead.create_date)::date, lead.source_id, lead.type::varchar,
@@ -84,14 +86,15 @@ RETURNS SETOF crm_pipeline_figure_row LANGUAGE sql STABLE AS $$
            NULL, NULL, NULL, NULL, NULL, NULL, activity.user_id, NULL,
            sign * COUNT(*)::int, 0, 0, 0, 0, 0
       FROM mail_activity activity
-     WHERE activity.res_model = 'crm.lead' AND activity.res_id = lead.id AND activity.active
+     WHERE moved AND activity.res_model = 'crm.lead' AND activity.res_id = lead.id
+       AND activity.active
   GROUP BY activity.date_deadline, activity.user_id
     UNION ALL
     SELECT 'done', lead.company_id, lead.team_id, lead.user_id, message.date::date,
            NULL, NULL, NULL, NULL, NULL, NULL, NULL, message.author_id,
            sign * COUNT(*)::int, 0, 0, 0, 0, 0
       FROM mail_message message
-     WHERE message.model = 'crm.lead' AND message.res_id = lead.id
+     WHERE moved AND message.model = 'crm.lead' AND message.res_id = lead.id
        AND message.mail_activity_type_id IS NOT NULL
   GROUP BY message.date::date, message.author_id
 $$
@@ -126,20 +129,26 @@ RETURNS SETOF crm_pipeline_figure_row LANGUAGE sql STABLE AS $$
      WHERE activity.res_model = 'crm.lead' AND activity.active AND lead.id = activity.res_id
 $$
 """
-# (table, figure function, columns whose change moves figures, rows that count at all)
+LEAD_MOVED = """TG_OP <> 'UPDATE'
+    OR (OLD.company_id, OLD.team_id, OLD.user_id) IS DISTINCT FROM
+       (NEW.company_id, NEW.team_id, NEW.user_id)"""
+# (table, figure function, columns whose change moves figures, rows that count at all,
+# the function's further argument)
 FIGURE_TRIGGERS = (
-    ("crm_lead", "crm_pipeline_lead_figures", LEAD_FIGURE_COLUMNS, ""),
+    ("crm_lead", "crm_pipeline_lead_figures", LEAD_FIGURE_COLUMNS, "", LEAD_MOVED),
     (
         "mail_message",
         "crm_pipeline_message_figures",
         MESSAGE_FIGURE_COLUMNS,
         "{row}.model = 'crm.lead' AND {row}.mail_activity_type_id IS NOT NULL",
+        "",
     ),
     (
         "mail_activity",
         "crm_pipeline_activity_figures",
         ACTIVITY_FIGURE_COLUMNS,
         "{row}.res_model = 'crm.lead' AND {row}.active",
+        "",
     ),
 )
 
@@ -229,6 +238,7 @@ class CrmPipelineFigure(models.Model):
 
     def _init_figure_triggers(self):
         """The figure functions and the triggers, made again at each update."""
+        self.env.cr.execute("DROP FUNCTION IF EXISTS crm_pipeline_lead_figures(crm_lead, INTEGER)")
         for function in (
             LEAD_FIGURES_FUNCTION,
             MESSAGE_FIGURES_FUNCTION,
@@ -236,8 +246,8 @@ class CrmPipelineFigure(models.Model):
         ):
             self.env.cr.execute(SQL(function))  # constant DDL: no parameter
         self._drop_figure_triggers()
-        for table, function, columns, counts in FIGURE_TRIGGERS:
-            self._create_figure_trigger(table, function, columns, counts)
+        for table, function, columns, counts, argument in FIGURE_TRIGGERS:
+            self._create_figure_trigger(table, function, columns, counts, argument)
 
     @staticmethod
     def _column_definitions():
@@ -263,14 +273,17 @@ class CrmPipelineFigure(models.Model):
             nonzero=SQL(" OR ").join(SQL("SUM(%s) <> 0", value) for value in values),
         )
 
-    def _create_figure_trigger(self, table, function, columns, counts):
+    def _create_figure_trigger(self, table, function, columns, counts, argument):
         """Row triggers on `table` that insert the deltas of `function` for the old and
         the new row, on insert, delete, and updates of `columns` that change them."""
         name = f"{function}_delta"
+        argument = SQL(", %s", SQL(argument)) if argument else SQL()
         body = self._delta_statement(
             SQL(
-                "SELECT * FROM %(function)s(OLD, -1) UNION ALL SELECT * FROM %(function)s(NEW, 1)",
+                """SELECT * FROM %(function)s(OLD, -1%(argument)s)
+                   UNION ALL SELECT * FROM %(function)s(NEW, 1%(argument)s)""",
                 function=SQL.identifier(function),
+                argument=argument,
             )
         )
         old_row, new_row = (
@@ -315,7 +328,7 @@ class CrmPipelineFigure(models.Model):
 
     @api.model
     def _drop_figure_triggers(self):
-        for table, function, _columns, _counts in FIGURE_TRIGGERS:
+        for table, function, *_definition in FIGURE_TRIGGERS:
             self.env.cr.execute(
                 SQL(" ").join(
                     SQL(
@@ -333,7 +346,7 @@ class CrmPipelineFigure(models.Model):
     def _uninstall_figures(self):
         """The triggers, their functions, the figures' table and row type."""
         self._drop_figure_triggers()
-        for _table, function, _columns, _counts in FIGURE_TRIGGERS:
+        for _table, function, *_definition in FIGURE_TRIGGERS:
             self.env.cr.execute(
                 SQL(
                     "DROP FUNCTION IF EXISTS %s(); DROP FUNCTION IF EXISTS %s",
@@ -355,7 +368,7 @@ class CrmPipelineFigure(models.Model):
                 self._delta_statement(
                     SQL(
                         """SELECT figure.* FROM crm_lead lead,
-                                  crm_pipeline_lead_figures(lead, 1) AS figure"""
+                                  crm_pipeline_lead_figures(lead, 1, TRUE) AS figure"""
                     )
                 ),
             )
