@@ -354,16 +354,20 @@ class CrmPipelineDashboard(models.AbstractModel):
         self.env.flush_all()
         return domain
 
-    def _figure_sums(self, rules, base, kind, domain, groupby, values):
-        """[(*groupby, *sums of values)] of the figures of `kind` of the leads of `base`
-        the reader may see; groups whose sums are all zero are left out."""
+    def _figure_query(self, rules, base, domain):
+        """Query of the figures of `domain` of the leads of `base` the reader may see."""
         # sudo: the reader's record rules on crm.lead are in `rules`, on the same fields.
-        query = (
+        return (
             self.env["crm.pipeline.figure"]
             .with_context(active_test=False)
             .sudo()
-            ._search(expression.AND([rules, base, [("kind", "=", kind)], domain]))
+            ._search(expression.AND([rules, base, domain]))
         )
+
+    def _figure_sums(self, rules, base, kind, domain, groupby, values):
+        """[(*groupby, *sums of values)] of the figures of `kind` of the leads of `base`
+        the reader may see; groups whose sums are all zero are left out."""
+        query = self._figure_query(rules, base, [("kind", "=", kind), *domain])
         columns = [SQL.identifier(query.table, name) for name in groupby]
         sums = [SQL("SUM(%s)", SQL.identifier(query.table, name)) for name in values]
         query.groupby = SQL(", ").join(columns) if columns else None
@@ -442,24 +446,14 @@ class CrmPipelineDashboard(models.AbstractModel):
     def _kept_lead_figures(self, rules, base, months):
         """_lead_figures() of the UTC months [months[k], months[k + 1]), from the kept
         figures: one query."""
-        # sudo: the reader's record rules on crm.lead are in `rules`, on the same fields.
-        query = (
-            self.env["crm.pipeline.figure"]
-            .with_context(active_test=False)
-            .sudo()
-            ._search(
-                expression.AND(
-                    [
-                        rules,
-                        base,
-                        [
-                            ("kind", "in", ["created", "closed"]),
-                            ("date", ">=", months[0].date()),
-                            ("date", "<", months[-1].date()),
-                        ],
-                    ]
-                )
-            )
+        query = self._figure_query(
+            rules,
+            base,
+            [
+                ("kind", "in", ["created", "closed"]),
+                ("date", ">=", months[0].date()),
+                ("date", "<", months[-1].date()),
+            ],
         )
         figure = SQL.identifier(query.table)
         columns = []
@@ -504,6 +498,17 @@ class CrmPipelineDashboard(models.AbstractModel):
             for index in range(len(months) - 1)
         ]
 
+    @staticmethod
+    def _sliver_case(column, slivers):
+        """The sliver `column`'s moment falls in."""
+        return SQL(
+            "CASE %s END",
+            SQL(" ").join(
+                SQL("WHEN %s >= %s AND %s < %s THEN %s", column, start, column, end, index)
+                for index, start, end, _sign in slivers
+            ),
+        )
+
     def _live_slivers(self, domain, field, slivers, groupby, aggregates):
         """[(sliver, *groupby, *aggregates)] of the leads of `domain` whose `field` falls
         in the slivers' hours, aggregates being (function, column or None for all rows):
@@ -521,14 +526,7 @@ class CrmPipelineDashboard(models.AbstractModel):
                 ]
             )
         )
-        column = SQL.identifier(query.table, field)
-        sliver = SQL(
-            "CASE %s END",
-            SQL(" ").join(
-                SQL("WHEN %s >= %s AND %s < %s THEN %s", column, start, column, end, index)
-                for index, start, end, _sign in slivers
-            ),
-        )
+        sliver = self._sliver_case(SQL.identifier(query.table, field), slivers)
         groups = [sliver, *(SQL.identifier(query.table, name) for name in groupby)]
         query.groupby = SQL(", ").join(groups)
         self.env.cr.execute(
@@ -724,20 +722,13 @@ class CrmPipelineDashboard(models.AbstractModel):
         if not slivers:
             return []
         leads = self.env["crm.lead"].with_context(active_test=False)._search(base)
-        sliver = SQL(
-            "CASE %s END",
-            SQL(" ").join(
-                SQL("WHEN date >= %s AND date < %s THEN %s", start, end, index)
-                for index, start, end, _sign in slivers
-            ),
-        )
         self.env.cr.execute(
             SQL(
                 """SELECT %(sliver)s, author_id, COUNT(*) FROM mail_message
                     WHERE model = 'crm.lead' AND mail_activity_type_id IS NOT NULL
                       AND (%(hours)s) AND res_id IN %(leads)s
                  GROUP BY 1, 2""",
-                sliver=sliver,
+                sliver=self._sliver_case(SQL("date"), slivers),
                 hours=SQL(" OR ").join(
                     SQL("(date >= %s AND date < %s)", start, end)
                     for _index, start, end, _sign in slivers

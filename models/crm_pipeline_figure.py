@@ -257,21 +257,37 @@ class CrmPipelineFigure(models.Model):
         )
 
     @staticmethod
-    def _delta_statement(rows):
-        """INSERT of the deltas `rows` (a SELECT of figure rows), summed per key, without
-        the keys whose values cancel out."""
+    def _summed(rows):
+        """SELECT of the figure rows `rows` summed per key, without the keys whose values
+        cancel out."""
         keys = SQL(", ").join(SQL.identifier(name) for name, _type in FIGURE_KEYS)
         values = [SQL.identifier(name) for name, _type in FIGURE_VALUES]
         return SQL(
-            """INSERT INTO crm_pipeline_figure (%(keys)s, %(values)s)
-               SELECT %(keys)s, %(sums)s FROM (%(rows)s) AS delta
+            """SELECT %(keys)s, %(sums)s FROM (%(rows)s) AS delta
              GROUP BY %(keys)s HAVING %(nonzero)s""",
             keys=keys,
-            values=SQL(", ").join(values),
             sums=SQL(", ").join(SQL("SUM(%s)", value) for value in values),
             rows=rows,
             nonzero=SQL(" OR ").join(SQL("SUM(%s) <> 0", value) for value in values),
         )
+
+    @classmethod
+    def _delta_statement(cls, rows):
+        """INSERT of the deltas `rows` (a SELECT of figure rows), summed per key."""
+        return SQL(
+            "INSERT INTO crm_pipeline_figure (%s, %s) %s",
+            SQL(", ").join(SQL.identifier(name) for name, _type in FIGURE_KEYS),
+            SQL(", ").join(SQL.identifier(name) for name, _type in FIGURE_VALUES),
+            cls._summed(rows),
+        )
+
+    @api.model
+    def _totals(self):
+        """Every figure: [(*keys, *values)] summed per key, sorted (to compare figures kept
+        with figures counted again)."""
+        self.env.flush_all()
+        self.env.cr.execute(self._summed(SQL("SELECT * FROM crm_pipeline_figure")))
+        return sorted(self.env.cr.fetchall(), key=repr)
 
     def _create_figure_trigger(self, table, function, columns, counts, argument):
         """Row triggers on `table` that insert the deltas of `function` for the old and

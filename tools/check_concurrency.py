@@ -199,19 +199,13 @@ def check_parallel_rescoring(registry):
 
 
 def kept_figures(cr):
-    """The dashboard's kept figures summed per key, and the same counted again from the
-    leads (in a savepoint rolled back)."""
-    query = """SELECT kind, company_id, team_id, user_id, date, source_id, type, stage_id,
-                      active, is_lost, lost_reason_id, activity_user_id, author_id,
-                      SUM(quantity), SUM(revenue), SUM(done_count)
-                 FROM crm_pipeline_figure GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13
-               HAVING SUM(quantity) <> 0 OR SUM(revenue) <> 0 OR SUM(done_count) <> 0"""
-    cr.execute(query)
-    kept = sorted(map(repr, cr.fetchall()))
+    """The dashboard's kept figures, and the same counted again from the leads (in a
+    savepoint rolled back)."""
+    Figure = api.Environment(cr, SUPERUSER_ID, {})["crm.pipeline.figure"]
+    kept = Figure._totals()
     cr.execute("SAVEPOINT recount")
-    api.Environment(cr, SUPERUSER_ID, {})["crm.pipeline.figure"]._rebuild_figures()
-    cr.execute(query)
-    counted = sorted(map(repr, cr.fetchall()))
+    Figure._rebuild_figures()
+    counted = Figure._totals()
     cr.execute("ROLLBACK TO SAVEPOINT recount")
     return kept, counted
 

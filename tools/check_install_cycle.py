@@ -116,6 +116,13 @@ def figure_objects(env):
     return tuple(counts)
 
 
+def check_figure_objects(dbname, name, installed):
+    """The kept figures' objects: all of them when `installed`, none otherwise."""
+    objects = with_env(dbname, figure_objects)
+    expected = (9, 6, 1, 1) if installed else (0, 0, 0, 0)
+    check(name, objects == expected, f"{objects} (triggers, functions, tables, types)")
+
+
 def leads_counted(env):
     """(leads, leads counted by the kept figures)"""
     env.cr.execute(
@@ -150,12 +157,7 @@ def main(conf, dbname):
     check("no record of the module left", data == 0, f"{data} ir.model.data rows")
     indexes = with_env(dbname, module_indexes)
     check("no index of the module left", indexes == 0, f"{indexes} indexes")
-    objects = with_env(dbname, figure_objects)
-    check(
-        "no trigger, function, table or type of the kept figures left",
-        objects == (0, 0, 0, 0),
-        f"{objects} (triggers, functions, tables, types)",
-    )
+    check_figure_objects(dbname, "no trigger, function, table or type of the kept figures left", 0)
     check("leads, activities, messages still written", with_env(dbname, leads_still_written))
     check("CRM views still render", with_env(dbname, crm_views_render))
     after = with_env(dbname, lambda env: env["crm.lead"].search_count([]))
@@ -187,12 +189,7 @@ def main(conf, dbname):
     check("fields back", fields == len(OUR_FIELDS), f"{fields} fields")
     indexes = with_env(dbname, module_indexes)
     check("its indexes back", indexes == 9, f"{indexes} of 9 indexes")
-    objects = with_env(dbname, figure_objects)
-    check(
-        "the kept figures' triggers, functions, table and type back",
-        objects == (9, 6, 1, 1),
-        f"{objects} (triggers, functions, tables, types)",
-    )
+    check_figure_objects(dbname, "the kept figures' triggers, functions, table and type back", 1)
     leads, counted = with_env(dbname, leads_counted)
     check("the kept figures count every lead", leads == counted, f"{counted} of {leads}")
     check("CRM views render with the module", with_env(dbname, crm_views_render))
