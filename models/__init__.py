@@ -6,7 +6,13 @@ from . import crm_team_revenue_target
 from . import crm_lead_scoring_criterion
 from . import crm_lead_scoring_factor
 from . import crm_lead
+from . import crm_lead_scoring
+from . import crm_lead_stage_clock
+from . import crm_lead_duplicate
+from . import crm_lead_merge
+from . import crm_lead_dashboard
 from . import crm_pipeline_dashboard
 from . import crm_lead_duplicate_exclusion
 from . import crm_lead_duplicate_cluster
 from . import crm_pipeline_figure
+from . import crm_pipeline_figure_reader

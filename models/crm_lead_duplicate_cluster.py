@@ -5,7 +5,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
-from .crm_lead import (
+from ..rules.match_keys import (
     MATCH_COMPANY,
     MATCH_CONTACT,
     MATCH_DOMAIN,

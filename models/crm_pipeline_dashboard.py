@@ -1,18 +1,19 @@
 import itertools
-from collections import defaultdict
-from datetime import datetime, time, timedelta
+from collections import namedtuple
 
-import pytz
 from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models, tools
 from odoo.exceptions import AccessError, UserError
-from odoo.osv import expression
 from odoo.tools import SQL
 
-from .crm_lead import DASHBOARD_SCOPE
+from ..rules import periods
+from ..rules.periods import PERIOD_MONTHS
 
-PERIOD_MONTHS = {"month": 1, "quarter": 3, "year": 12}
+# A period of the dashboard: [start, end) in UTC of it and of the one before, its local days.
+DashboardPeriod = namedtuple("DashboardPeriod", "current previous days")
+# The KPIs of a period beside those of the one before, for the same leads.
+PeriodComparison = namedtuple("PeriodComparison", "bounds days target pipeline current previous")
 # What one period's KPIs need, of the leads created in it and of those closed in it.
 CREATED_FIGURES = ("created", "opportunities")
 CLOSED_FIGURES = (
@@ -72,24 +73,20 @@ class CrmPipelineDashboard(models.AbstractModel):
 
     @api.model
     def _dashboard_period(self, period, today=None):
-        """([start, end) of the current period, [start, end) of the previous one) as UTC
-        datetimes, periods starting at midnight in the reader's time zone."""
+        """The current and previous periods of the reader: their [start, end) as UTC
+        datetimes, periods starting at midnight in the reader's time zone, and the local
+        days of the current one."""
         if period not in PERIOD_MONTHS:
             raise UserError(self.env._("Unknown period “%(period)s”.", period=period))
-        today = today or fields.Date.context_today(self)
-        months = PERIOD_MONTHS[period]
-        first_month = (today.month - 1) // months * months + 1
-        start = today.replace(month=first_month, day=1)
-        end = start + relativedelta(months=months)
-        previous = start - relativedelta(months=months)
+        days, previous_days = periods.period_days(period, today or fields.Date.context_today(self))
         utc = self._utc_midnight
-        return (utc(start), utc(end)), (utc(previous), utc(start)), (start, end)
+        return DashboardPeriod(
+            current=tuple(map(utc, days)), previous=tuple(map(utc, previous_days)), days=days
+        )
 
     def _utc_midnight(self, day):
         """The start of `day` in the reader's time zone, as a UTC datetime."""
-        tz = pytz.timezone(self.env.context.get("tz") or "UTC")
-        local = tz.localize(datetime.combine(day, time.min))
-        return local.astimezone(pytz.UTC).replace(tzinfo=None)
+        return periods.utc_midnight(day, self.env.context.get("tz"))
 
     def _with_reader_tz(self):
         """Periods start and charts group at midnight in the reader's time zone."""
@@ -132,12 +129,12 @@ class CrmPipelineDashboard(models.AbstractModel):
     def _open_pipeline(self, base):
         """[(stage, count, expected revenue)] of the open opportunities: one query, shared
         by the KPIs of both periods (the pipeline is today's) and the stage chart."""
-        rules = self._figure_rules()
+        rules = self.env["crm.pipeline.figure"]._reader_rules()
         if rules is None:
             return self.env["crm.lead"]._read_group(
                 self._open_domain(base), ["stage_id"], ["__count", "expected_revenue:sum"]
             )
-        rows = self._figure_sums(
+        rows = self.env["crm.pipeline.figure"]._reader_sums(
             rules,
             base,
             "state",
@@ -296,10 +293,12 @@ class CrmPipelineDashboard(models.AbstractModel):
 
     def _charts(self, base, start, end, days, pipeline):
         year_ago = self._utc_midnight(days[1] - relativedelta(months=12))
-        if self._figure_rules() is None:
-            sources, lost_reasons, time_to_win = self._live_chart_rows(base, start, end, year_ago)
+        if self.env["crm.pipeline.figure"]._reader_rules() is None:
+            sources, lost_reasons, time_to_win = self._chart_rows_from_leads(
+                base, start, end, year_ago
+            )
         else:
-            sources, lost_reasons, time_to_win = self._figure_chart_rows(
+            sources, lost_reasons, time_to_win = self.env["crm.pipeline.figure"]._chart_rows(
                 base, (start, end), days[1]
             )
         return {
@@ -341,307 +340,32 @@ class CrmPipelineDashboard(models.AbstractModel):
         }
 
     # ------------------------------------------------------------------ kept figures
-    def _figure_rules(self):
-        """The reader's record rules on crm.lead as a domain on crm.pipeline.figure, which
-        carries each lead's company, team and salesperson; None when a rule reads any
-        other field of a lead: the dashboard then reads the leads themselves."""
-        domain = self.env["ir.rule"]._compute_domain("crm.lead", "read")
-        for leaf in domain:
-            if isinstance(leaf, (list, tuple)) and leaf[0] not in (*DASHBOARD_SCOPE, 1, 0):
-                return None
-        # The figures are written by the database as the leads', activities' and
-        # messages' rows change: pending changes of this transaction must reach it.
-        self.env.flush_all()
-        return domain
-
-    def _figure_query(self, rules, base, domain):
-        """Query of the figures of `domain` of the leads of `base` the reader may see."""
-        # sudo: the reader's record rules on crm.lead are in `rules`, on the same fields.
-        return (
-            self.env["crm.pipeline.figure"]
-            .with_context(active_test=False)
-            .sudo()
-            ._search(expression.AND([rules, base, domain]))
-        )
-
-    def _figure_sums(self, rules, base, kind, domain, groupby, values):
-        """[(*groupby, *sums of values)] of the figures of `kind` of the leads of `base`
-        the reader may see; groups whose sums are all zero are left out."""
-        query = self._figure_query(rules, base, [("kind", "=", kind), *domain])
-        columns = [SQL.identifier(query.table, name) for name in groupby]
-        sums = [SQL("SUM(%s)", SQL.identifier(query.table, name)) for name in values]
-        query.groupby = SQL(", ").join(columns) if columns else None
-        query.having = SQL(" OR ").join(SQL("%s <> 0", total) for total in sums)
-        self.env.cr.execute(query.select(*columns, *sums))
-        return self.env.cr.fetchall()
-
-    @staticmethod
-    def _slivers(bounds, align):
-        """The figures are kept by UTC month (or day); a reader's periods start at their
-        local midnight. Period k of `bounds` [b0, b1, …] is the kept figures of
-        [align(bk), align(bk+1)) plus the leads of [bk, align(bk)) minus those of
-        [bk+1, align(bk+1)), an interval backwards counting negatively: returns the
-        aligned bounds and [(k, start, end, sign)] of the non-empty slivers, read live."""
-        aligned = [align(bound) for bound in bounds]
-        slivers = [
-            (index, min(bound, edge), max(bound, edge), 1 if bound < edge else -1)
-            for index, (bound, edge) in enumerate(zip(bounds, aligned, strict=True))
-            if bound != edge
-        ]
-        return aligned, slivers
-
-    @staticmethod
-    def _utc_month(moment):
-        """The UTC month start nearest to a local month start (time zones are within 14
-        hours of UTC)."""
-        return (moment + timedelta(days=15)).replace(day=1, hour=0, minute=0, second=0)
-
-    @staticmethod
-    def _utc_day(moment):
-        """The UTC midnight nearest to a local midnight."""
-        return (moment + timedelta(hours=12)).replace(hour=0, minute=0, second=0)
-
-    @staticmethod
-    def _spread(slivers, rows, periods):
-        """{(period, *group): value} of the live `rows` [(sliver, *group, value)]: each
-        sliver counts for the period it starts (with its sign) and against the one before."""
-        signs = {index: sign for index, _start, _end, sign in slivers}
-        spread = defaultdict(float)
-        for index, *group, value in rows:
-            for period, sign in CrmPipelineDashboard._sliver_periods(index, signs[index], periods):
-                spread[(period, *group)] += sign * (value or 0)
-        return spread
-
-    @staticmethod
-    def _sliver_periods(index, sign, periods):
-        """[(period, sign)] a sliver counts for: the period it starts, against the one
-        before, among the `periods` shown."""
-        return [
-            (period, factor)
-            for period, factor in ((index, sign), (index - 1, -sign))
-            if 0 <= period < periods
-        ]
-
-    def _period_figures(self, base, bounds):
+    def _figures_of_periods(self, base, bounds):
         """_lead_figures() of the consecutive periods of `bounds`, from the kept figures
         when the reader's rules allow it: one query on them, one on the leads of the
         hours between local and UTC months (none for a reader in UTC)."""
-        periods = list(itertools.pairwise(bounds))
-        rules = self._figure_rules()
+        spans = list(itertools.pairwise(bounds))
+        Figure = self.env["crm.pipeline.figure"]
+        rules = Figure._reader_rules()
         if rules is None:
-            return self._lead_figures(base, periods)
-        months, slivers = self._slivers(bounds, self._utc_month)
-        figures = self._kept_lead_figures(rules, base, months)
-        live = (
-            self._lead_figures(base, [(start, end) for _i, start, end, _s in slivers])
-            if slivers
-            else []
+            return self._lead_figures(base, spans)
+        months, corrections = periods.align_bounds(bounds, periods.nearest_utc_month)
+        figures = Figure._lead_figures_by_utc_month(rules, base, months)
+        from_leads = (
+            self._lead_figures(base, [(c.start, c.end) for c in corrections]) if corrections else []
         )
-        for (index, _start, _end, sign), sliver in zip(slivers, live, strict=True):
-            for period, factor in self._sliver_periods(index, sign, len(periods)):
-                for name, value in sliver.items():
+        for correction, values in zip(corrections, from_leads, strict=True):
+            for period, factor in periods.corrected_periods(correction, len(spans)):
+                for name, value in values.items():
                     figures[period][name] += factor * value
         return figures
-
-    def _kept_lead_figures(self, rules, base, months):
-        """_lead_figures() of the UTC months [months[k], months[k + 1]), from the kept
-        figures: one query."""
-        query = self._figure_query(
-            rules,
-            base,
-            [
-                ("kind", "in", ["created", "closed"]),
-                ("date", ">=", months[0].date()),
-                ("date", "<", months[-1].date()),
-            ],
-        )
-        figure = SQL.identifier(query.table)
-        columns = []
-        for start, end in itertools.pairwise(months):
-            within = SQL("%s.date >= %s AND %s.date < %s", figure, start.date(), figure, end.date())
-            created = SQL("%s.kind = 'created' AND %s", figure, within)
-            won = SQL(
-                """%s.kind = 'closed' AND %s AND %s.active
-                   AND %s.stage_id IN (SELECT id FROM crm_stage WHERE is_won)""",
-                figure,
-                within,
-                figure,
-                figure,
-            )
-            lost = SQL("%s.kind = 'closed' AND %s AND %s.is_lost", figure, within, figure)
-            columns += [
-                SQL("SUM(%s.quantity) FILTER (WHERE %s)", figure, created),
-                SQL(
-                    "SUM(%s.quantity) FILTER (WHERE %s AND %s.type = 'opportunity')",
-                    figure,
-                    created,
-                    figure,
-                ),
-                *(
-                    SQL("SUM(%s) FILTER (WHERE %s)", SQL.identifier(query.table, value), won)
-                    for value in (
-                        "quantity",
-                        "revenue",
-                        "revenue_count",
-                        "close_days",
-                        "close_days_count",
-                    )
-                ),
-                SQL("SUM(%s.quantity) FILTER (WHERE %s)", figure, lost),
-                SQL("SUM(%s.done_count) FILTER (WHERE %s)", figure, won),
-            ]
-        self.env.cr.execute(query.select(*columns))
-        row = self.env.cr.fetchone()
-        names = (*CREATED_FIGURES, *CLOSED_FIGURES)
-        return [
-            dict(zip(names, (value or 0 for value in row[index * len(names) :]), strict=False))
-            for index in range(len(months) - 1)
-        ]
-
-    @staticmethod
-    def _sliver_case(column, slivers):
-        """The sliver `column`'s moment falls in."""
-        return SQL(
-            "CASE %s END",
-            SQL(" ").join(
-                SQL("WHEN %s >= %s AND %s < %s THEN %s", column, start, column, end, index)
-                for index, start, end, _sign in slivers
-            ),
-        )
-
-    def _live_slivers(self, domain, field, slivers, groupby, aggregates):
-        """[(sliver, *groupby, *aggregates)] of the leads of `domain` whose `field` falls
-        in the slivers' hours, aggregates being (function, column or None for all rows):
-        one query, none without slivers."""
-        if not slivers:
-            return []
-        Lead = self.env["crm.lead"].with_context(active_test=False)
-        query = Lead._search(
-            expression.AND(
-                [
-                    domain,
-                    expression.OR(
-                        [self._between(field, start, end) for _i, start, end, _s in slivers]
-                    ),
-                ]
-            )
-        )
-        sliver = self._sliver_case(SQL.identifier(query.table, field), slivers)
-        groups = [sliver, *(SQL.identifier(query.table, name) for name in groupby)]
-        query.groupby = SQL(", ").join(groups)
-        self.env.cr.execute(
-            query.select(
-                *groups,
-                *(
-                    SQL(
-                        "%s(%s)",
-                        SQL(function),
-                        SQL.identifier(query.table, name) if name else SQL("*"),
-                    )
-                    for function, name in aggregates
-                ),
-            )
-        )
-        return self.env.cr.fetchall()
-
-    def _figure_chart_rows(self, base, period, end_day):
-        """_live_chart_rows() from the kept figures: the last year's twelve local months
-        from the UTC months nearest them and the hours between, read from the leads."""
-        rules = self._figure_rules()
-        days = [end_day - relativedelta(months=12 - month) for month in range(13)]
-        months, slivers = self._slivers(list(map(self._utc_midnight, days)), self._utc_month)
-        year = [("date", ">=", months[0].date()), ("date", "<", months[-1].date())]
-        month_index = {month.date(): index for index, month in enumerate(months[:-1])}
-        sources = self._kept_sources(rules, base, year, month_index, slivers)
-        time_to_win = self._kept_time_to_win(rules, base, year, month_index, slivers)
-        lost_reasons = self._kept_lost_reasons(rules, base, period)
-        source_of = self._records("utm.source", [source for _month, source in sources])
-        reason_of = self._records("crm.lost.reason", list(lost_reasons))
-        return (
-            [
-                (days[index], source_of[source_id], round(count))
-                for (index, source_id), count in sorted(
-                    sources.items(), key=lambda item: (item[0][0], item[0][1] or 0)
-                )
-                if round(count)
-            ],
-            [
-                (reason_of[reason_id], round(count))
-                for reason_id, count in lost_reasons.items()
-                if round(count)
-            ],
-            [
-                (days[index], total / counted if counted else None)
-                for index, (count, total, counted) in sorted(time_to_win.items())
-                if round(count)
-            ],
-        )
 
     def _records(self, model, ids):
         """{id: record} of `ids`, read together; None gives the empty record."""
         records = self.env[model].browse({record_id for record_id in ids if record_id})
         return {None: self.env[model], **{record.id: record for record in records}}
 
-    def _kept_sources(self, rules, base, year, month_index, slivers):
-        """{(month, source): leads created}"""
-        created = defaultdict(float)
-        for month, source_id, count in self._figure_sums(
-            rules, base, "created", year, ["date", "source_id"], ["quantity"]
-        ):
-            created[(month_index[month], source_id)] += count
-        live = self._live_slivers(base, "create_date", slivers, ["source_id"], [("COUNT", None)])
-        for key, count in self._spread(slivers, live, 12).items():
-            created[key] += count
-        return created
-
-    def _kept_time_to_win(self, rules, base, year, month_index, slivers):
-        """{month: [deals won, their days to close, how many have them]}"""
-        won = defaultdict(lambda: [0, 0.0, 0])
-        won_domain = [("active", "=", True), ("stage_id.is_won", "=", True)]
-        for month, *values in self._figure_sums(
-            rules,
-            base,
-            "closed",
-            [*year, *won_domain],
-            ["date"],
-            ["quantity", "close_days", "close_days_count"],
-        ):
-            won[month_index[month]] = values
-        live = self._live_slivers(
-            [*base, *won_domain],
-            "date_closed",
-            slivers,
-            [],
-            [("COUNT", None), ("SUM", "day_close"), ("COUNT", "day_close")],
-        )
-        for position in range(3):
-            rows = [(index, values[position]) for index, *values in live]
-            for (month,), value in self._spread(slivers, rows, 12).items():
-                won[month][position] += value
-        return won
-
-    def _kept_lost_reasons(self, rules, base, period):
-        """{lost reason: deals lost in the period}"""
-        (first, last), slivers = self._slivers(list(period), self._utc_month)
-        lost = defaultdict(float)
-        lost_domain = [("active", "=", False), ("probability", "=", 0)]
-        for reason_id, count in self._figure_sums(
-            rules,
-            base,
-            "closed",
-            [("is_lost", "=", True), ("date", ">=", first.date()), ("date", "<", last.date())],
-            ["lost_reason_id"],
-            ["quantity"],
-        ):
-            lost[reason_id] += count
-        live = self._live_slivers(
-            [*base, *lost_domain], "date_closed", slivers, ["lost_reason_id"], [("COUNT", None)]
-        )
-        for (_period, reason_id), count in self._spread(slivers, live, 1).items():
-            lost[reason_id] += count
-        return lost
-
-    def _live_chart_rows(self, base, start, end, year_ago):
+    def _chart_rows_from_leads(self, base, start, end, year_ago):
         """Leads by source and month and won deals' time to win by month over the last
         year, lost deals of the period by reason, read from the leads."""
         Lead = self.env["crm.lead"].with_context(active_test=False)
@@ -661,11 +385,13 @@ class CrmPipelineDashboard(models.AbstractModel):
     def _activities_by_salesperson(self, base, start, end, days):
         """Per salesperson, the activities planned for the period (due in it, not done
         yet) and those done in it, on the leads the reader may see."""
-        rules = self._figure_rules()
+        rules = self.env["crm.pipeline.figure"]._reader_rules()
         if rules is None:
-            rows = self._live_activities(base, start, end, days)
+            rows = self._activities_from_leads(base, start, end, days)
         else:
-            rows = self._kept_activities(rules, base, start, end, days)
+            rows = self.env["crm.pipeline.figure"]._activities_by_user(
+                rules, base, start, end, days
+            )
         users = self.env["res.users"].browse([row[0] for row in rows]).sudo()
         # sudo: only the names of users who own activities on deals the reader may see.
         names = dict(zip(users.ids, users.mapped("name"), strict=True))
@@ -674,71 +400,7 @@ class CrmPipelineDashboard(models.AbstractModel):
             for user_id, planned, done in rows
         ]
 
-    def _kept_activities(self, rules, base, start, end, days):
-        """_live_activities() from the kept figures: activities planned by deadline day,
-        done by UTC day and, for the hours between, from the messages."""
-        planned = dict(
-            self._figure_sums(
-                rules,
-                base,
-                "planned",
-                [("date", ">=", days[0]), ("date", "<", days[1])],
-                ["activity_user_id"],
-                ["quantity"],
-            )
-        )
-        (first, last), slivers = self._slivers([start, end], self._utc_day)
-        done = defaultdict(float)
-        for author_id, count in self._figure_sums(
-            rules,
-            base,
-            "done",
-            [("date", ">=", first.date()), ("date", "<", last.date())],
-            ["author_id"],
-            ["quantity"],
-        ):
-            done[author_id] += count
-        for (_period, author_id), count in self._spread(
-            slivers, self._done_slivers(base, slivers), 1
-        ).items():
-            done[author_id] += count
-        self.env.cr.execute(
-            SQL(
-                "SELECT id, partner_id FROM res_users WHERE id IN %s OR partner_id IN %s",
-                tuple(planned) or (None,),
-                tuple(done) or (None,),
-            )
-        )
-        rows = [
-            (user_id, planned.get(user_id, 0), round(done.get(partner_id, 0)))
-            for user_id, partner_id in self.env.cr.fetchall()
-        ]
-        rows = [row for row in rows if row[1] or row[2]]
-        return sorted(rows, key=lambda row: (-row[1], -row[2], row[0]))[:20]
-
-    def _done_slivers(self, base, slivers):
-        """[(sliver, author, count)] of the activities done in the slivers' hours on the
-        leads the reader may see."""
-        if not slivers:
-            return []
-        leads = self.env["crm.lead"].with_context(active_test=False)._search(base)
-        self.env.cr.execute(
-            SQL(
-                """SELECT %(sliver)s, author_id, COUNT(*) FROM mail_message
-                    WHERE model = 'crm.lead' AND mail_activity_type_id IS NOT NULL
-                      AND (%(hours)s) AND res_id IN %(leads)s
-                 GROUP BY 1, 2""",
-                sliver=self._sliver_case(SQL("date"), slivers),
-                hours=SQL(" OR ").join(
-                    SQL("(date >= %s AND date < %s)", start, end)
-                    for _index, start, end, _sign in slivers
-                ),
-                leads=leads.subselect(),
-            )
-        )
-        return self.env.cr.fetchall()
-
-    def _live_activities(self, base, start, end, days):
+    def _activities_from_leads(self, base, start, end, days):
         """[(user, planned, done)] of the 20 busiest salespeople, from the activities and
         messages of the leads the reader may see: one query."""
         leads = self.env["crm.lead"].with_context(active_test=False)._search(base)
@@ -769,27 +431,31 @@ class CrmPipelineDashboard(models.AbstractModel):
         return self.env.cr.fetchall()
 
     def _compare_periods(self, base, teams, scope, period):
-        """The KPIs of the current period and of the one before, for the leads of `base`:
-        ((start, end) UTC, (first day, day after) local, target, open pipeline, current
-        KPIs, previous KPIs). The open pipeline is today's, read once for both."""
-        (start, end), (previous_start, previous_end), (start_day, end_day) = self._dashboard_period(
-            period
-        )
+        """PeriodComparison of the current period and the one before for the leads of
+        `base`. The open pipeline is today's, read once for both."""
+        dates = self._dashboard_period(period)
+        (start, end), (previous_start, previous_end) = dates.current, dates.previous
+        start_day, end_day = dates.days
         previous_day = start_day - relativedelta(months=PERIOD_MONTHS[period])
         self._no_jit()
         target = self._target(teams, scope, start_day, end_day)
         pipeline = self._open_pipeline(base)
-        previous_figures, figures = self._period_figures(base, [previous_start, start, end])
-        current = self._kpis(base, start, end, figures, target, pipeline)
-        previous = self._kpis(
-            base,
-            previous_start,
-            previous_end,
-            previous_figures,
-            self._target(teams, scope, previous_day, start_day),
-            pipeline,
+        previous_figures, figures = self._figures_of_periods(base, [previous_start, start, end])
+        return PeriodComparison(
+            bounds=dates.current,
+            days=dates.days,
+            target=target,
+            pipeline=pipeline,
+            current=self._kpis(base, start, end, figures, target, pipeline),
+            previous=self._kpis(
+                base,
+                previous_start,
+                previous_end,
+                previous_figures,
+                self._target(teams, scope, previous_day, start_day),
+                pipeline,
+            ),
         )
-        return (start, end), (start_day, end_day), target, pipeline, current, previous
 
     @api.model
     def _check_dashboard_filters(self, period, team_id, user_id):
@@ -827,11 +493,10 @@ class CrmPipelineDashboard(models.AbstractModel):
         self._check_dashboard_filters(period, team_id, user_id)
         self = self._with_reader_tz()
         scope, base, teams = self._dashboard_scope(team_id=team_id, user_id=user_id)
-        (start, end), (start_day, end_day), target, pipeline, current, previous = (
-            self._compare_periods(base, teams, scope, period)
-        )
-        for name, kpi in current.items():
-            kpi["previous"] = previous[name]["value"]
+        comparison = self._compare_periods(base, teams, scope, period)
+        start_day, end_day = comparison.days
+        for name, kpi in comparison.current.items():
+            kpi["previous"] = comparison.previous[name]["value"]
             kpi["band"] = HEALTHY_BANDS.get(name)
         return {
             "scope": scope,
@@ -842,17 +507,20 @@ class CrmPipelineDashboard(models.AbstractModel):
             },
             "currency_id": self.env.company.currency_id.id,
             "teams": [{"id": team.id, "name": team.name} for team in teams],
-            "target": target,
-            "kpis": current,
-            "charts": self._charts(base, start, end, (start_day, end_day), pipeline),
+            "target": comparison.target,
+            "kpis": comparison.current,
+            "charts": self._charts(base, *comparison.bounds, comparison.days, comparison.pipeline),
         }
 
     # ------------------------------------------------------------------ report
     def _team_health(self, team, period):
         self = self._with_reader_tz()
         base = [("team_id", "=", team.id)]
-        _dates, (start_day, end_day), _target, _pipeline, current, previous = self._compare_periods(
-            base, team, "team", period
+        comparison = self._compare_periods(base, team, "team", period)
+        (start_day, end_day), current, previous = (
+            comparison.days,
+            comparison.current,
+            comparison.previous,
         )
         labels = {
             "conversion_rate": (self.env._("Lead → opportunity"), "%"),

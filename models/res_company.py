@@ -1,6 +1,9 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from ..rules.stage_clock import DEFAULT_STALE_AFTER_DAYS
+from ..rules.stars import DEFAULT_THRESHOLDS
+
 SCORE_SETTINGS = (
     "score_threshold_one_star",
     "score_threshold_two_stars",
@@ -14,17 +17,17 @@ class ResCompany(models.Model):
 
     score_threshold_one_star = fields.Integer(
         string="One Star Above",
-        default=25,
+        default=DEFAULT_THRESHOLDS[0],
         help="A lead scoring more than this gets one star.",
     )
     score_threshold_two_stars = fields.Integer(
         string="Two Stars Above",
-        default=50,
+        default=DEFAULT_THRESHOLDS[1],
         help="A lead scoring more than this gets two stars.",
     )
     score_threshold_three_stars = fields.Integer(
         string="Three Stars Above",
-        default=75,
+        default=DEFAULT_THRESHOLDS[2],
         help="A lead scoring more than this gets three stars.",
     )
     score_learned_weight = fields.Integer(
@@ -36,7 +39,7 @@ class ResCompany(models.Model):
 
     pipeline_stale_after_days = fields.Integer(
         string="Stale After (days)",
-        default=3,
+        default=DEFAULT_STALE_AFTER_DAYS,
         help="An open opportunity with no planned activity and no news for more than this "
         "many days is stale and gets a follow-up activity. Sales teams may override it.",
     )

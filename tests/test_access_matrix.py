@@ -4,8 +4,7 @@ from odoo.addons.mail.tests.common import mail_new_test_user
 from odoo.exceptions import AccessError
 from odoo.tests import freeze_time, tagged
 
-from .common import PipelineOptimizerCommon
-from .test_stale_deals import T0, StaleDealsCommon
+from .common import T0, PipelineOptimizerCommon, StaleDealsCommon
 
 # What each role may do on each model of the module: r(ead), w(rite), c(reate), u(nlink).
 # Roles: an internal user without sales rights, both kinds of salesperson, the sales
@@ -76,7 +75,7 @@ class RoleMatrixCommon(PipelineOptimizerCommon):
         }
 
 
-@tagged("post_install", "-at_install")
+@tagged("access", "post_install", "-at_install")
 class TestAccessMatrix(RoleMatrixCommon):
     @classmethod
     def setUpClass(cls):
@@ -153,7 +152,7 @@ class TestAccessMatrix(RoleMatrixCommon):
             self.env["crm.pipeline.dashboard"].with_user(self.user_internal).get_dashboard_data()
 
 
-@tagged("post_install", "-at_install")
+@tagged("access", "post_install", "-at_install")
 class TestActionMatrix(RoleMatrixCommon):
     """Who may run each action of the module on a colleague's deal of the first company,
     and what each role's dashboard counts: actions × roles, allowed or AccessError."""
@@ -297,7 +296,7 @@ class TestActionMatrix(RoleMatrixCommon):
                 self.assertEqual(drilled, count, "the drill-down shows the same deals")
 
 
-@tagged("post_install", "-at_install")
+@tagged("access", "post_install", "-at_install")
 class TestCronEffectsMatrix(RoleMatrixCommon, StaleDealsCommon):
     """What each role sees of the stale-deals cron's work: the follow-ups it plans land
     on the deal's salesperson, and each role finds exactly those on the deals it may

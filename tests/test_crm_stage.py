@@ -5,7 +5,7 @@ from odoo.tools import convert_file, mute_logger
 from .common import PipelineOptimizerCommon
 
 
-@tagged("at_install", "-post_install")
+@tagged("stages", "at_install", "-post_install")
 class TestCrmStageSeed(PipelineOptimizerCommon):
     """The recommended B2B pipeline as the install leaves it."""
 
@@ -73,7 +73,7 @@ class TestCrmStageSeed(PipelineOptimizerCommon):
         self.assertFalse(self.env.ref("crm.stage_lead2", raise_if_not_found=False))
 
 
-@tagged("at_install", "-post_install")
+@tagged("stages", "at_install", "-post_install")
 class TestCrmStageExpectedDays(PipelineOptimizerCommon):
     def test_min_above_max_is_refused(self):
         with self.assertRaisesRegex(ValidationError, "cannot exceed the maximum"):
@@ -103,7 +103,7 @@ class TestCrmStageExpectedDays(PipelineOptimizerCommon):
         self.assertEqual(self.stage_proposal.expected_days_min, 5)
 
 
-@tagged("at_install", "-post_install")
+@tagged("stages", "at_install", "-post_install")
 class TestCrmStageAccess(PipelineOptimizerCommon):
     """Salespeople read the stage fields; only sales administrators change them."""
 

@@ -6,7 +6,7 @@ from odoo.tests import HttpCase, tagged
 from .common import PipelineOptimizerCommon
 
 
-@tagged("post_install", "-at_install")
+@tagged("external_api", "post_install", "-at_install")
 class TestExternalApiBadInput(PipelineOptimizerCommon, HttpCase):
     """Bad input through the real external APIs (XML-RPC and JSON-RPC over HTTP, as an
     integration would send it): each call gets a clear error and changes nothing."""

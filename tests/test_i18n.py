@@ -25,7 +25,7 @@ def _load_languages(env):
     env["ir.module.module"]._load_module_terms([MODULE], list(LANGUAGES), overwrite=True)
 
 
-@tagged("post_install", "-at_install")
+@tagged("i18n", "post_install", "-at_install")
 class TestTranslationFiles(PipelineOptimizerCommon):
     def test_every_term_is_translated_in_every_language(self):
         template = polib.pofile(_i18n_file(f"{MODULE}.pot"))
@@ -60,7 +60,7 @@ class TestTranslationFiles(PipelineOptimizerCommon):
                 self.assertFalse(broken, f"{code}.po changes placeholders: {broken[:5]}")
 
 
-@tagged("post_install", "-at_install")
+@tagged("i18n", "post_install", "-at_install")
 class TestTranslatedEmails(PipelineOptimizerCommon):
     @classmethod
     def setUpClass(cls):
@@ -118,7 +118,7 @@ class TestTranslatedEmails(PipelineOptimizerCommon):
             stage.expected_days_min = -1
 
 
-@tagged("post_install", "-at_install")
+@tagged("i18n", "post_install", "-at_install")
 class TestRightToLeft(HttpCase, PipelineOptimizerCommon):
     @classmethod
     def setUpClass(cls):

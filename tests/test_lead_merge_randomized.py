@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from odoo import fields
 from odoo.tests import tagged
 
-from .test_lead_duplicates import DuplicatesCommon
+from .common import DuplicatesCommon
 
 _logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ lead_strategy = st.fixed_dictionaries(
 cluster_strategy = st.lists(lead_strategy, min_size=2, max_size=6)
 
 
-@tagged("post_install", "-at_install")
+@tagged("merge", "post_install", "-at_install")
 class TestMergeRandomized(DuplicatesCommon):
     """Random clusters of leads with random history, merged into their default record:
     nothing that existed is lost, nothing is duplicated."""

@@ -48,7 +48,7 @@ class LeadScoringCommon(PipelineOptimizerCommon):
         )
 
 
-@tagged("post_install", "-at_install")
+@tagged("lead_scoring", "post_install", "-at_install")
 class TestLeadScore(LeadScoringCommon):
     def test_fully_qualified_lead_scores_100_and_three_stars(self):
         lead = self._lead(
@@ -166,7 +166,7 @@ class TestLeadScore(LeadScoringCommon):
         self.assertEqual(str(lead.write_date), "2020-01-01 00:00:00")
 
 
-@tagged("post_install", "-at_install")
+@tagged("lead_scoring", "post_install", "-at_install")
 class TestLeadScoreIncremental(LeadScoringCommon):
     def test_ticking_a_fact_rescores_at_once(self):
         lead = self._lead()
@@ -273,7 +273,7 @@ class TestLeadScoreIncremental(LeadScoringCommon):
         self.assertEqual(lead.score, 7)
 
 
-@tagged("post_install", "-at_install")
+@tagged("lead_scoring", "post_install", "-at_install")
 class TestLeadScoreManualStars(LeadScoringCommon):
     def test_stars_set_by_hand_are_kept(self):
         lead = self._lead()
@@ -302,8 +302,27 @@ class TestLeadScoreManualStars(LeadScoringCommon):
         self.assertTrue(lead.is_priority_manual)
         self.assertEqual(lead.priority, "2")
 
+    def test_card_badge_reads_the_company_thresholds(self):
+        """The kanban card colours the score badge by the stars the score gives, so a
+        company's thresholds decide it, not numbers written in the view."""
+        lead = self._lead(is_budget_confirmed=True)  # 30 points
+        self.assertEqual(lead.score, 30)
+        self.assertEqual(lead.score_stars, 1)
+        self.company_main.write(
+            {
+                "score_threshold_one_star": 5,
+                "score_threshold_two_stars": 10,
+                "score_threshold_three_stars": 29,
+            }
+        )
+        lead.invalidate_recordset(["score_stars"])
+        self.assertEqual(lead.score_stars, 3)
+        arch = self.env["crm.lead"].get_view(view_type="kanban")["arch"]
+        self.assertIn("record.score_stars.raw_value", arch)
+        self.assertNotIn("record.score.raw_value &gt; 75", arch)
 
-@tagged("post_install", "-at_install")
+
+@tagged("lead_scoring", "post_install", "-at_install")
 class TestLeadScoreLearned(LeadScoringCommon):
     def _history(self, source, won, lost):
         Lead = self.env["crm.lead"]
@@ -374,7 +393,7 @@ class TestLeadScoreLearned(LeadScoringCommon):
         self.assertEqual((base.won_count, base.lost_count), (10, 10))
 
 
-@tagged("post_install", "-at_install")
+@tagged("lead_scoring", "post_install", "-at_install")
 class TestLeadScoreConfiguration(LeadScoringCommon):
     def test_invalid_condition_is_refused_with_its_name(self):
         with self.assertRaisesRegex(ValidationError, "Too good to be true"):
@@ -406,7 +425,7 @@ class TestLeadScoreConfiguration(LeadScoringCommon):
         self.assertEqual(after, before + 1)
 
 
-@tagged("post_install", "-at_install")
+@tagged("lead_scoring", "post_install", "-at_install")
 class TestLeadScoreAccess(LeadScoringCommon):
     @users("pipeline_salesman_own", "pipeline_salesman_all")
     @mute_logger("odoo.addons.base.models.ir_model")

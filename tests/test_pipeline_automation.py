@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from odoo.tests import freeze_time, tagged
 
-from .test_stale_deals import T0, StaleDealsCommon
+from .common import T0, StaleDealsCommon
 
 CUSTOMER_TEMPLATES = (
     "mail_template_initial_outreach",
@@ -13,7 +13,7 @@ CUSTOMER_TEMPLATES = (
 )
 
 
-@tagged("post_install", "-at_install")
+@tagged("automation", "post_install", "-at_install")
 class TestPipelineEmailTemplates(StaleDealsCommon):
     @classmethod
     def setUpClass(cls):
@@ -73,7 +73,7 @@ class TestPipelineEmailTemplates(StaleDealsCommon):
         self.assertIn("what made the difference", body)
 
 
-@tagged("post_install", "-at_install")
+@tagged("automation", "post_install", "-at_install")
 class TestPipelineAutomationRules(StaleDealsCommon):
     @classmethod
     def setUpClass(cls):

@@ -1,123 +1,14 @@
 from dateutil.relativedelta import relativedelta
 from psycopg2 import IntegrityError
 
-from odoo import fields
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged, users
 from odoo.tools import mute_logger
 
-from .common import PipelineOptimizerCommon
+from .common import PipelineDashboardCommon
 
 
-@tagged("post_install", "-at_install")
-class PipelineDashboardCommon(PipelineOptimizerCommon):
-    """A team with a known month: leads created, converted, won and lost, open deals,
-    activities done, a revenue target."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.env["base.automation"].search([]).active = False
-        for user in (
-            cls.env.user,
-            cls.user_salesman_own,
-            cls.user_salesman_all,
-            cls.user_sales_manager,
-        ):
-            user.tz = "UTC"
-        cls.Dashboard = cls.env["crm.pipeline.dashboard"]
-        cls.today = fields.Date.today()
-        cls.lost_reason = cls.env["crm.lost.reason"].create({"name": "Too expensive"})
-        Lead = cls.env["crm.lead"]
-
-        def lead(name, user, **values):
-            return Lead.create(
-                {"name": name, "team_id": cls.sales_team.id, "user_id": user.id, **values}
-            )
-
-        own, other = cls.user_salesman_own, cls.user_salesman_all
-        cls.leads_only = lead("Lead A", own, type="lead") | lead("Lead B", other, type="lead")
-        cls.won = lead("Won 1", own, type="opportunity", expected_revenue=10000) | lead(
-            "Won 2", other, type="opportunity", expected_revenue=30000
-        )
-        cls.lost = (
-            lead("Lost 1", own, type="opportunity", expected_revenue=5000)
-            | lead("Lost 2", other, type="opportunity", expected_revenue=7000)
-            | lead("Lost 3", other, type="opportunity", expected_revenue=9000)
-        )
-        cls.open = lead(
-            "Open 1",
-            own,
-            type="opportunity",
-            expected_revenue=40000,
-            stage_id=cls.stage_proposal.id,
-        ) | lead(
-            "Open 2",
-            other,
-            type="opportunity",
-            expected_revenue=20000,
-            stage_id=cls.stage_negotiation.id,
-        )
-        for deal in cls.won:
-            deal.activity_schedule("mail.mail_activity_data_call", user_id=deal.user_id.id)
-            deal.activity_ids.with_user(deal.user_id).action_feedback("Called")
-        cls.won.action_set_won()
-        cls.lost.action_set_lost(lost_reason_id=cls.lost_reason.id)
-        cls.target = cls.env["crm.team.revenue.target"].create(
-            {
-                "team_id": cls.sales_team.id,
-                "date_from": cls.today.replace(day=1),
-                "date_to": cls.today.replace(day=1) + relativedelta(months=1, days=-1),
-                "amount": 20000,
-            }
-        )
-        cls.team_leads = cls.leads_only | cls.won | cls.lost | cls.open
-
-    def _expected(self, leads, target):
-        """Each KPI computed again from the records, one by one, the naive way."""
-        start = fields.Datetime.to_datetime(self.today.replace(day=1))
-        end = start + relativedelta(months=1)
-        leads = leads.with_context(active_test=False)
-        created = leads.filtered(lambda lead: start <= lead.create_date < end)
-        won = leads.filtered(
-            lambda lead: lead.active and lead.stage_id.is_won and start <= lead.date_closed < end
-        )
-        lost = leads.filtered(
-            lambda lead: (
-                not lead.active
-                and lead.probability == 0
-                and lead.date_closed
-                and start <= lead.date_closed < end
-            )
-        )
-        open_deals = leads.filtered(
-            lambda lead: lead.active and lead.type == "opportunity" and not lead.stage_id.is_won
-        )
-        done = self.env["mail.message"].search_count(
-            [
-                ("model", "=", "crm.lead"),
-                ("res_id", "in", won.ids),
-                ("mail_activity_type_id", "!=", False),
-            ]
-        )
-        converted = created.filtered(lambda lead: lead.type == "opportunity")
-        open_amount = sum(open_deals.mapped("expected_revenue"))
-        return {
-            "conversion_rate": round(100 * len(converted) / len(created), 2),
-            "win_rate": round(100 * len(won) / (len(won) + len(lost)), 2),
-            "deal_size": round(sum(won.mapped("expected_revenue")) / len(won), 2),
-            "cycle_days": round(sum(won.mapped("day_close")) / len(won), 1),
-            "coverage": round(open_amount / target, 2) if target else None,
-            "activity_to_close": round(done / len(won), 2),
-            "won_count": len(won),
-            "lost_count": len(lost),
-            "open_count": len(open_deals),
-            "open_amount": open_amount,
-            "created_count": len(created),
-        }
-
-
-@tagged("post_install", "-at_install")
+@tagged("dashboard", "post_install", "-at_install")
 class TestPipelineDashboard(PipelineDashboardCommon):
     def test_manager_kpis_agree_with_the_records(self):
         data = self.Dashboard.with_user(self.user_sales_manager).get_dashboard_data(
@@ -250,7 +141,7 @@ class TestPipelineDashboard(PipelineDashboardCommon):
             Dashboard.get_dashboard_data("month", team_id=self.sales_team.id)
 
 
-@tagged("post_install", "-at_install")
+@tagged("dashboard", "post_install", "-at_install")
 class TestRevenueTargets(PipelineDashboardCommon):
     def test_targets_are_validated(self):
         Target = self.env["crm.team.revenue.target"]
@@ -315,7 +206,7 @@ class TestRevenueTargets(PipelineDashboardCommon):
         self.assertFalse(Target.with_user(self.user_company_2).search([]))
 
 
-@tagged("post_install", "-at_install")
+@tagged("dashboard", "post_install", "-at_install")
 class TestPipelineHealthReport(PipelineDashboardCommon):
     def test_report_content(self):
         overdue = self.open.filtered(lambda lead: lead.stage_id == self.stage_negotiation)

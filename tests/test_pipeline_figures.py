@@ -8,9 +8,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from odoo import fields
-from odoo.addons.crm_pipeline_optimizer.models.crm_pipeline_dashboard import (
-    CrmPipelineDashboard,
-)
 from odoo.tests import tagged
 from odoo.tools import SQL
 
@@ -50,7 +47,7 @@ step_strategy = st.one_of(
 )
 
 
-@tagged("post_install", "-at_install")
+@tagged("dashboard", "post_install", "-at_install")
 class TestPipelineFigures(PipelineOptimizerCommon):
     """The dashboard read from the figures the database keeps equals the dashboard read
     from the leads, for every role and time zone, whatever happened to the leads."""
@@ -189,7 +186,9 @@ class TestPipelineFigures(PipelineOptimizerCommon):
             for tz in TIME_ZONES:
                 for period in ("month", "year"):
                     kept = self._dashboard(reader, tz, period)
-                    with patch.object(CrmPipelineDashboard, "_figure_rules", lambda self: None):
+                    with patch.object(
+                        type(self.env["crm.pipeline.figure"]), "_reader_rules", lambda self: None
+                    ):
                         live = self._dashboard(reader, tz, period)
                     self.assertEqual(kept, live, f"{reader.login}, {tz}, {period}")
 
@@ -229,7 +228,7 @@ class TestPipelineFigures(PipelineOptimizerCommon):
                 for name in ("Visible deal", "Hidden deal")
             ]
         )
-        self.assertIsNotNone(Dashboard._figure_rules())
+        self.assertIsNotNone(Dashboard.env["crm.pipeline.figure"]._reader_rules())
         self.assertEqual(Dashboard.get_dashboard_data("month")["kpis"]["created_count"]["value"], 2)
         self.env["ir.rule"].create(
             {
@@ -238,5 +237,5 @@ class TestPipelineFigures(PipelineOptimizerCommon):
                 "domain_force": "[('name', 'not ilike', 'hidden')]",
             }
         )
-        self.assertIsNone(Dashboard._figure_rules())
+        self.assertIsNone(Dashboard.env["crm.pipeline.figure"]._reader_rules())
         self.assertEqual(Dashboard.get_dashboard_data("month")["kpis"]["created_count"]["value"], 1)

@@ -1,10 +1,9 @@
 from odoo.tests import HttpCase, tagged
 
-from .common import PipelineOptimizerCommon
-from .test_pipeline_dashboard import PipelineDashboardCommon
+from .common import PipelineDashboardCommon, PipelineOptimizerCommon
 
 
-@tagged("post_install", "-at_install")
+@tagged("ui", "post_install", "-at_install")
 class TestPipelineUi(HttpCase, PipelineOptimizerCommon):
     @classmethod
     def setUpClass(cls):
@@ -67,7 +66,7 @@ class TestPipelineUi(HttpCase, PipelineOptimizerCommon):
         )
 
 
-@tagged("post_install", "-at_install")
+@tagged("ui", "post_install", "-at_install")
 class TestPipelineDashboardUi(HttpCase, PipelineDashboardCommon):
     def test_salesperson_dashboard(self):
         self.start_tour(

@@ -160,7 +160,7 @@ def main(config, database):
 def check_parallel_rescoring(registry):
     """The nightly rescoring as the cron runs it: batches committed one by one and shared
     between connections (tiny batches here, so that every connection gets several)."""
-    from odoo.addons.crm_pipeline_optimizer.models import crm_lead as crm_lead_module
+    from odoo.addons.crm_pipeline_optimizer.models import crm_lead_scoring as crm_lead_module
 
     crm_lead_module.SCORE_BATCH_SIZE = 5
     open_leads = SQL("active AND COALESCE(probability, 0) < 100")

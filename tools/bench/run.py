@@ -341,7 +341,9 @@ def bench_dashboard(env, measure):
     figure("dashboard_team_leader_month_tehran_queries", result["queries"], "queries")
     # The same dashboard read from the leads, as for a reader whose record rules the kept
     # figures cannot apply.
-    with patch.object(type(Dashboard), "_figure_rules", lambda self: None):
+    with patch.object(
+        type(Dashboard.env["crm.pipeline.figure"]), "_reader_rules", lambda self: None
+    ):
         Dashboard.get_dashboard_data("month")
         result = measure.run(lambda: Dashboard.get_dashboard_data("month"), cold=False)
     figure("dashboard_team_leader_month_from_leads_seconds", result["seconds"], "s")

@@ -198,3 +198,13 @@ MATCH_KEY_FIELDS = (
     "contact_match_key",
     "domain_match_key",
 )
+
+# Why two leads look alike: bits combined by the similar-leads query and the cluster rules.
+MATCH_EMAIL = 1
+MATCH_PHONE = 2
+MATCH_COMPANY = 4
+MATCH_CONTACT = 8
+MATCH_DOMAIN = 16
+MATCH_FUZZY_COMPANY = 32
+# Company names this alike (pg_trgm similarity) are shown as similar leads.
+FUZZY_COMPANY_SIMILARITY = 0.6

@@ -1,81 +1,16 @@
-from datetime import datetime, timedelta
+from datetime import timedelta
 from unittest.mock import patch
 
-from odoo.addons.crm_pipeline_optimizer.models.crm_lead import CrmLead
+from odoo import fields
+from odoo.addons.crm_pipeline_optimizer.models.crm_lead_stage_clock import CrmLead
 from odoo.exceptions import ValidationError
 from odoo.tests import freeze_time, tagged
 from odoo.tools import SQL, mute_logger
 
-from .common import PipelineOptimizerCommon
-
-# Every date of these tests hangs from this instant, long before the test database was
-# made, so that the database's own opportunities are never stale nor overdue here.
-T0 = datetime(2024, 1, 8, 10, 0, 0)
+from .common import T0, StaleDealsCommon
 
 
-@tagged("post_install", "-at_install")
-class StaleDealsCommon(PipelineOptimizerCommon):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.Lead = cls.env["crm.lead"]
-        cls.followup_type = cls.env.ref("crm_pipeline_optimizer.mail_activity_type_stale_followup")
-        cls.stuck_type = cls.env.ref("crm_pipeline_optimizer.mail_activity_type_stuck_deal")
-        cls.company_main.pipeline_stale_after_days = 3
-        # Automation rules are tested apart; here they would add messages of their own.
-        cls.automations_active_at_install = cls.env["base.automation"].search([])
-        cls.automations_active_at_install.active = False
-
-    def _opportunity(self, stage=None, entered=T0, updated=T0, **values):
-        lead = self.Lead.create(
-            {
-                "name": "Quiet deal",
-                "type": "opportunity",
-                "team_id": self.sales_team.id,
-                "user_id": self.user_salesman_own.id,
-                "stage_id": (stage or self.stage_qualified).id,
-                "partner_name": "Quiet Customer",
-                **values,
-            }
-        )
-        lead.activity_ids.unlink()
-        self._set_dates(lead, entered=entered, updated=updated)
-        return lead
-
-    def _set_dates(self, leads, entered=None, updated=None):
-        """Back-dates leads the way time would have: behind the ORM, which would stamp
-        write_date with now."""
-        self.env.flush_all()
-        self.env.cr.execute(
-            SQL(
-                """UPDATE crm_lead
-                      SET date_last_stage_update = COALESCE(%s, date_last_stage_update),
-                          write_date = COALESCE(%s, write_date)
-                    WHERE id IN %s""",
-                entered,
-                updated,
-                tuple(leads.ids),
-            )
-        )
-        leads.invalidate_recordset()
-
-    def _followups(self, leads):
-        return self.env["mail.activity"].search(
-            [("res_model", "=", "crm.lead"), ("res_id", "in", leads.ids)]
-        )
-
-    def _run_until_done(self, method, batch_size=1000):
-        """Calls a batched cron method the way ir.cron does: again while some are left."""
-        handled = self.Lead
-        for _call in range(100):
-            batch = getattr(self.Lead, method)(batch_size=batch_size)
-            handled |= batch
-            if len(batch) < batch_size:
-                return handled
-        raise AssertionError(f"{method} never finished")
-
-
-@tagged("post_install", "-at_install")
+@tagged("stage_clock", "post_install", "-at_install")
 class TestStageClock(StaleDealsCommon):
     def test_days_in_stage_and_sla_boundaries(self):
         """Negotiation expects 7–21 days: on track to day 15, at risk from day 16 (three
@@ -105,6 +40,60 @@ class TestStageClock(StaleDealsCommon):
                 self.assertTrue(
                     self.Lead.search([("id", "=", lead.id), ("days_in_stage", ">=", days)])
                 )
+
+    def test_days_in_stage_agree_with_the_status_bar(self):
+        """crm's status bar counts a stage's time from the deal's tracking (from its
+        creation for the first stage); the card's days in stage count the same visit."""
+        created = fields.Datetime.now().replace(microsecond=0) - timedelta(days=8, hours=2)
+        # Data files loaded at install may date a creation back; the stage clock with it.
+        with patch.object(self.registry, "ready", False):
+            lead = self.Lead.create(
+                {
+                    "name": "Dated back",
+                    "type": "opportunity",
+                    "stage_id": self.stage_negotiation.id,
+                    "create_date": created,
+                }
+            )
+        self.assertEqual(lead.create_date, created)
+        self.assertEqual(lead.date_last_stage_update, created)
+        self.env.flush_all()
+        self.env.cr.precommit.run()
+        status_bar_days = lead.duration_tracking[str(self.stage_negotiation.id)] // 86400
+        self.assertEqual(lead.days_in_stage, 8)
+        self.assertEqual(lead.days_in_stage, status_bar_days)
+        lead.stage_id = self.stage_proposal
+        self.env.flush_all()
+        self.env.cr.precommit.run()  # crm's tracking of the stage is written at commit
+        lead.invalidate_recordset(["duration_tracking", "days_in_stage"])
+        self.assertEqual(lead.duration_tracking[str(self.stage_proposal.id)] // 86400, 0)
+        self.assertEqual(lead.days_in_stage, 0)
+
+    def test_demo_leads_stage_clock_starts_at_their_creation(self):
+        """crm's demo leads are dated back while their stage clock starts at install: the
+        demo data aligns the clocks of the leads that never changed stage."""
+        never_moved, moved = self.Lead.create(
+            [
+                {"name": "Never moved", "type": "opportunity", "stage_id": self.stage_new.id},
+                {"name": "Moved", "type": "opportunity", "stage_id": self.stage_new.id},
+            ]
+        )
+        self.env.flush_all()
+        self.env.cr.precommit.run()
+        moved.stage_id = self.stage_qualified
+        self.env.flush_all()
+        self.env.cr.precommit.run()  # crm's tracking of the stage is written at commit
+        self.env.cr.execute(
+            SQL(
+                "UPDATE crm_lead SET create_date = %s WHERE id IN %s",
+                fields.Datetime.now() - timedelta(days=5, hours=1),
+                (never_moved.id, moved.id),
+            )
+        )
+        moved_clock = moved.date_last_stage_update
+        self.Lead._align_stage_clock_with_creation()
+        self.assertEqual(never_moved.days_in_stage, 5)
+        self.assertEqual(moved.date_last_stage_update, moved_clock)
 
     def test_no_sla_when_closed_or_unlimited(self):
         won = self._opportunity(stage=self.stage_won)
@@ -154,7 +143,7 @@ class TestStageClock(StaleDealsCommon):
         self.assertGreater(moving.date_last_stage_update, T0)
 
 
-@tagged("post_install", "-at_install")
+@tagged("stage_clock", "post_install", "-at_install")
 class TestStaleDeals(StaleDealsCommon):
     def test_stale_after_three_days_without_news(self):
         lead = self._opportunity()
@@ -214,7 +203,7 @@ class TestStaleDeals(StaleDealsCommon):
             self.company_main.pipeline_stale_after_days = 0
 
 
-@tagged("post_install", "-at_install")
+@tagged("stage_clock", "post_install", "-at_install")
 class TestStaleFollowupCron(StaleDealsCommon):
     def test_followup_once_for_the_salesperson(self):
         stale = self._opportunity()
@@ -339,7 +328,7 @@ class TestStaleFollowupCron(StaleDealsCommon):
         self.assertEqual(len(activities), 5)
         self.assertEqual(set(activities.mapped("res_id")), set(leads.ids))
 
-    @mute_logger("odoo.addons.crm_pipeline_optimizer.models.crm_lead")
+    @mute_logger("odoo.addons.crm_pipeline_optimizer.models.crm_lead_stage_clock")
     def test_query_count_does_not_grow_with_the_batch(self):
         def queries_for(count):
             leads = self.Lead.concat(*(self._opportunity() for _i in range(count)))
@@ -357,7 +346,7 @@ class TestStaleFollowupCron(StaleDealsCommon):
         self.assertLessEqual(large, 40)
 
 
-@tagged("post_install", "-at_install")
+@tagged("stage_clock", "post_install", "-at_install")
 class TestEscalationCron(StaleDealsCommon):
     def _negotiation(self, **values):
         lead = self._opportunity(stage=self.stage_negotiation, **values)

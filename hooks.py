@@ -1,0 +1,68 @@
+"""Install and uninstall hooks."""
+
+from odoo.tools import SQL
+
+from .models.crm_lead_dashboard import DASHBOARD_INDEXES
+
+
+def _pre_init_prepare_leads(env):
+    """Before the module's fields exist: keep the stars given by hand, and make the columns
+    of the stored computed fields so that Odoo does not compute them lead by lead through
+    the ORM (which would also stamp every lead's write_date, the 'last update' that stale
+    deals read). The post-init hook fills them in bulk."""
+    _pre_init_keep_stars(env)
+    _pre_init_escalation_columns(env)
+    _pre_init_match_key_columns(env)
+    env.cr.execute(
+        """ALTER TABLE crm_lead ADD COLUMN IF NOT EXISTS score INTEGER,
+                               ADD COLUMN IF NOT EXISTS score_rule INTEGER,
+                               ADD COLUMN IF NOT EXISTS score_learned INTEGER,
+                               ADD COLUMN IF NOT EXISTS score_details JSONB"""
+    )
+
+
+def _pre_init_keep_stars(env):
+    """Stars already on leads were set by hand: flag them before the module's fields are
+    computed, so that scoring does not replace them."""
+    env.cr.execute(
+        """ALTER TABLE crm_lead ADD COLUMN IF NOT EXISTS is_priority_manual BOOLEAN;
+           UPDATE crm_lead SET is_priority_manual = TRUE WHERE COALESCE(priority, '0') != '0'"""
+    )
+
+
+def _pre_init_escalation_columns(env):
+    """No lead is escalated yet: make the column, so that Odoo does not compute the field
+    for every lead of a large database, one by one, at install."""
+    env.cr.execute("ALTER TABLE crm_lead ADD COLUMN IF NOT EXISTS is_escalated BOOLEAN")
+
+
+def _pre_init_match_key_columns(env):
+    """The duplicate match keys are filled in bulk by the post-init hook."""
+    env.cr.execute(
+        """ALTER TABLE crm_lead ADD COLUMN IF NOT EXISTS email_match_key VARCHAR,
+                               ADD COLUMN IF NOT EXISTS phone_match_key VARCHAR,
+                               ADD COLUMN IF NOT EXISTS company_match_key VARCHAR,
+                               ADD COLUMN IF NOT EXISTS contact_match_key VARCHAR,
+                               ADD COLUMN IF NOT EXISTS domain_match_key VARCHAR"""
+    )
+
+
+def _post_init_score_leads(env):
+    """Learn from the history the database already has and score its open leads; compute
+    the duplicate match keys of every lead."""
+    env["crm.lead"]._update_all_scores()
+    env["crm.lead"]._fill_match_keys()
+
+
+def _uninstall_drop_indexes(env):
+    """Indexes and triggers the module added on crm's and mail's tables: the stale
+    selection's, the dashboard's (and date_closed's of versions before 18.0.1.5.0), the
+    similar company names' and the triggers that keep the dashboard's figures."""
+    names = [
+        "crm_lead_open_opportunity_write_date_index",
+        "crm_lead__date_closed_index",
+        "crm_lead_contact_company_number_index",
+        *(index[0] for index in DASHBOARD_INDEXES),
+    ]
+    env.cr.execute(SQL("DROP INDEX IF EXISTS %s", SQL(", ").join(map(SQL.identifier, names))))
+    env["crm.pipeline.figure"]._uninstall_figures()
