@@ -322,8 +322,8 @@ class CrmLead(models.Model):
                 )
                 changed += len(updates)
         if changed:
-            # The planner must know the new keys, or the similar-leads query scans
-            # (1,000,000 leads: 4.7 s for a page of 80 before, 17 ms after).
+            # The planner must know the new keys, or the similar-leads query scans the
+            # table (README, Benchmarks).
             self.env.cr.execute("ANALYZE crm_lead")
         self.invalidate_model(list(MATCH_KEY_FIELDS))
         return changed

@@ -480,8 +480,8 @@ class CrmPipelineDashboard(models.AbstractModel):
 
     def _no_jit(self):
         """The dashboard's aggregates read few rows from indexes, but their estimated cost
-        crosses PostgreSQL's JIT threshold on large databases, and compiling them took
-        longer than running them (1.2 s of a 1.5 s query on 1,000,000 leads). For the rest
+        crosses PostgreSQL's JIT threshold on large databases, and compiling them takes
+        longer than running them (README, Benchmarks). For the rest
         of this read-only transaction only: the dashboard's charts and the report's lists
         that follow the KPIs too."""
         self.env.cr.execute(SQL("SET LOCAL jit = off"))
