@@ -113,7 +113,7 @@ class CrmLead(models.Model):
         details = {"criteria": matched, "rule": rule, "learned": None, "weight": 0}
         return rule, rule, 0, details
 
-    @api.depends("score", "is_priority_manual", "is_escalated")
+    @api.depends("score", "is_priority_manual", "is_escalated", "company_id")
     def _compute_priority(self):
         for lead in self:
             if lead.is_priority_manual:
@@ -124,9 +124,8 @@ class CrmLead(models.Model):
     @api.depends("score", "company_id")
     def _compute_score_stars(self):
         for lead in self:
-            company = lead.company_id or self.env.company
             lead.score_stars = star_rules.star_count(
-                lead.score, star_rules.company_thresholds(company)
+                lead.score, star_rules.company_thresholds(lead.company_id)
             )
 
     @api.depends("score_details")
@@ -198,17 +197,17 @@ class CrmLead(models.Model):
     @api.depends_context("lang")
     def _compute_score_priority_rule(self):
         for lead in self:
-            company = lead.company_id or self.env.company
             if lead.is_priority_manual:
                 lead.score_priority_rule = self.env._("Stars set by hand")
-            else:
-                lead.score_priority_rule = self.env._(
-                    "Stars follow the score: one above %(one)s, two above %(two)s, "
-                    "three above %(three)s",
-                    one=company.score_threshold_one_star,
-                    two=company.score_threshold_two_stars,
-                    three=company.score_threshold_three_stars,
-                )
+                continue
+            one, two, three = star_rules.company_thresholds(lead.company_id)
+            lead.score_priority_rule = self.env._(
+                "Stars follow the score: one above %(one)s, two above %(two)s, "
+                "three above %(three)s",
+                one=one,
+                two=two,
+                three=three,
+            )
 
     # ------------------------------------------------------------------ CRUD
     @api.model_create_multi

@@ -14,7 +14,10 @@ DEFAULT_THRESHOLDS = (25, 50, 75)
 
 
 def company_thresholds(company):
-    """(one star, two stars, three stars) of a res.company record."""
+    """(one star, two stars, three stars) of a res.company record; the defaults for a lead
+    without a company, as the bulk rescoring reads them."""
+    if not company:
+        return DEFAULT_THRESHOLDS
     return tuple(company[fname] for fname in THRESHOLD_FIELDS)
 
 

@@ -302,6 +302,29 @@ class TestLeadScoreManualStars(LeadScoringCommon):
         self.assertTrue(lead.is_priority_manual)
         self.assertEqual(lead.priority, "2")
 
+    def test_lead_without_company_gets_the_same_stars_from_the_form_and_the_rescoring(self):
+        """A lead without a company is scored with the default settings, whoever saves it:
+        the stars computed when it is saved are those the nightly rescoring gives."""
+        self.company_main.write(
+            {
+                "score_threshold_one_star": 10,
+                "score_threshold_two_stars": 20,
+                "score_threshold_three_stars": 30,
+            }
+        )
+        lead = self.env["crm.lead"].create(
+            {"name": "No company", "type": "opportunity", "is_budget_confirmed": True}
+        )
+        lead.company_id = False
+        self.env.flush_all()
+        self.assertFalse(lead.company_id)
+        self.assertEqual(lead.score, 30)
+        saved = lead.priority
+        self.env["crm.lead"]._update_all_scores()
+        self.assertEqual(lead.priority, saved)
+        self.assertEqual(lead.priority, "1")  # 30 > 25, the default one-star threshold
+        self.assertIn("one above 25", lead.score_priority_rule)
+
     def test_card_badge_reads_the_company_thresholds(self):
         """The kanban card colours the score badge by the stars the score gives, so a
         company's thresholds decide it, not numbers written in the view."""
