@@ -214,7 +214,7 @@ run_upgrade_check() {
                 "$old/odoo.conf" "$UPGRADE_DB" &&
             odoo_bin -d "$UPGRADE_DB" -u "$MODULE" --stop-after-init --log-level=warn
     } >"$log" 2>&1 || {
-        echo "Installing $FIRST_RELEASE or upgrading from it failed; see $log" >&2
+        echo "Installing the first release or upgrading from it failed; see $log" >&2
         return
     }
     PYTHONPATH="$ODOO_SRC" "$PYTHON" "$PROJECT_DIR/tools/check_upgrade.py" verify "$ODOO_CONF" \

@@ -6,6 +6,6 @@ def migrate(cr, version):
     are made here so that leads are scored in bulk, their write_date left alone."""
     if not version:
         return
-    from odoo.addons.crm_pipeline_optimizer import _pre_init_prepare_leads
+    from odoo.addons.crm_pipeline_optimizer.hooks import _pre_init_prepare_leads
 
     _pre_init_prepare_leads(api.Environment(cr, SUPERUSER_ID, {}))

@@ -6,6 +6,6 @@ def migrate(cr, version):
     lead by lead (stamping write_date); post-migrate fills them in bulk."""
     if not version:
         return
-    from odoo.addons.crm_pipeline_optimizer import _pre_init_match_key_columns
+    from odoo.addons.crm_pipeline_optimizer.hooks import _pre_init_match_key_columns
 
     _pre_init_match_key_columns(api.Environment(cr, SUPERUSER_ID, {}))
