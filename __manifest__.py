@@ -24,6 +24,8 @@
         "wizard/crm_lead_merge_cluster_views.xml",
         "wizard/crm_lead_duplicate_scan_views.xml",
         "views/crm_lead_duplicate_cluster_views.xml",
+        "views/crm_lead_merge_log_views.xml",
+        "wizard/crm_merge_opportunity_views.xml",
         "views/crm_lead_scoring_criterion_views.xml",
         "views/res_config_settings_views.xml",
         "views/crm_pipeline_optimizer_menus.xml",

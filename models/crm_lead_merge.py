@@ -2,17 +2,57 @@
 
 from markupsafe import Markup
 
-from odoo import models, tools
+from odoo import api, fields, models, tools
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from .crm_lead import QUALIFICATION_FIELDS
+
+# crm's wizards set it to merge through the module's merge (see merge_opportunity).
+ROUTE_MERGE_CONTEXT_KEY = "crm_pipeline_merge"
+# What restoring a lost record kept by a merge changes, for the undo to give it back.
+REVIVED_FIELDS = ("active", "lost_reason_id", "probability", "automated_probability")
 
 
 class CrmLead(models.Model):
     """Merge: nothing lost, never across companies, at most one won deal."""
 
     _inherit = "crm.lead"
+
+    merge_log_ids = fields.One2many(
+        "crm.lead.merge.log", "master_id", string="Merges", groups="sales_team.group_sale_manager"
+    )
+    undoable_merge_log_id = fields.Many2one(
+        "crm.lead.merge.log",
+        compute="_compute_undoable_merge_log_id",
+        help="The last merge into this record that can still be undone.",
+    )
+
+    @api.depends_context("uid")
+    def _compute_undoable_merge_log_id(self):
+        # sudo: the merge journal is for sales administrators; whether the reader may undo
+        # it is checked on the journal's own terms.
+        logs = (
+            self.env["crm.lead.merge.log"]
+            .sudo()
+            .search(
+                [("master_id", "in", self.ids), ("state", "=", "merged")],
+                order="id desc",
+            )
+        )
+        for lead in self:
+            log = next((log for log in logs if log.master_id == lead), logs.browse())
+            lead.undoable_merge_log_id = log if log and log._is_undoable() else False
+
+    def action_undo_merge(self):
+        """Undoes the last merge into this record that can be undone."""
+        self.ensure_one()
+        self.check_access("write")
+        log = self.undoable_merge_log_id
+        if not log:
+            raise UserError(self.env._("No merge into this record can be undone."))
+        log.with_env(self.env)._undo()
+        return True
 
     def _merge_get_fields(self):
         # Qualification facts: the first lead that has one gives it (a ticked box wins).
@@ -34,7 +74,8 @@ class CrmLead(models.Model):
             raise UserError(_("Select at least two leads or opportunities to merge."))
         if master not in self:
             raise UserError(_("The record to keep must be one of the records merged."))
-        if len({lead.company_id.id for lead in self}) > 1:
+        # A record without a company belongs to none: it may join one company's records.
+        if len(self.company_id) > 1:
             raise UserError(
                 _(
                     "Leads of different companies are never merged: %(leads)s.",
@@ -65,15 +106,44 @@ class CrmLead(models.Model):
             )
         self.check_access("write")
 
-    def _merge_into(self, master, user_id=False, team_id=False):
+    def merge_opportunity(self, user_id=False, team_id=False, auto_unlink=True):
+        """crm's wizards (conversion with merge, mass conversion) merge through the
+        module's merge: they ask for it in the context, crm's own callers keep crm's."""
+        if not self.env.context.get(ROUTE_MERGE_CONTEXT_KEY):
+            return super().merge_opportunity(
+                user_id=user_id, team_id=team_id, auto_unlink=auto_unlink
+            )
+        # crm's callers keep crm's choice of the record kept: a lost opportunity ranks
+        # with the open records, and is brought back to life by the merge.
+        ordered = self._sort_by_confidence_level(reverse=True)
+        master = ordered.filtered(lambda lead: lead.stage_id.is_won)[:1] or ordered[:1]
+        return self._merge_into(
+            master,
+            user_id=user_id,
+            team_id=team_id,
+            delete_merged=auto_unlink,
+            revive_lost_master=True,
+        )
+
+    def _merge_into(
+        self, master, user_id=False, team_id=False, delete_merged=True, revive_lost_master=False
+    ):
         """Merges these leads into `master`, which they must include, and deletes the
         others: their messages, activities, attachments, followers, calendar events and
         every record pointing at them move to `master`; its empty fields are filled from
-        the others (crm's rules); a summary in its chatter says what came from where.
-        All or nothing: a failure leaves every record as it was."""
-        self._check_merge(master)
-        others = (self - master)._sort_by_confidence_level(reverse=True)
+        the others (crm's rules); a summary in its chatter says what came from where. What
+        the merge moved and changed is kept in a crm.lead.merge.log, so that it can be
+        undone. All or nothing: a failure leaves every record as it was. Without
+        `delete_merged` (crm's auto_unlink), the caller deletes the merged records, emptied
+        of their history, when it is done with them. With `revive_lost_master`, a lost
+        record kept for open ones is restored first."""
         with self.env.cr.savepoint():
+            revived = {}
+            if revive_lost_master and not master.active and (self - master).filtered("active"):
+                revived = master._merge_values_before(REVIVED_FIELDS)
+                master.action_unarchive()
+            self._check_merge(master)
+            others = (self - master)._sort_by_confidence_level(reverse=True)
             values = (master + others)._merge_data(master._merge_get_fields())
             if master.active:
                 # crm takes a lost record's reason when the kept one has no probability;
@@ -82,13 +152,37 @@ class CrmLead(models.Model):
             provenance = master._merge_provenance(others, values)
             values.update(master._merge_assignment_values(values, user_id, team_id))
             values.update(master._merge_priority_values(others, values))
-            moved = master._merge_move_dependencies(others)
+            journal = master._merge_snapshot(others)
+            journal["master_before"] = {**master._merge_values_before(values), **revived}
+            journal["tags_added"] = (others.tag_ids - master.tag_ids).ids
+            moved = master._merge_move_dependencies(others, journal)
             master.write(values)
-            master._merge_post_summary(others, provenance, moved)
-            # sudo: the user may write every merged record (checked above); crm also
-            # deletes the merged records as superuser, whatever the unlink rights.
-            others.sudo().unlink()
+            journal["master_after"] = master._merge_values_before({**values, **revived})
+            log = self.env["crm.lead.merge.log"]._record(master, others, journal)
+            master._merge_post_summary(others, provenance, moved, log)
+            if delete_merged:
+                # sudo: the user may write every merged record (checked above); crm also
+                # deletes the merged records as superuser, whatever the unlink rights.
+                others.sudo().unlink()
         return master
+
+    def _merge_values_before(self, values):
+        """{field: value as stored} of `self` for the fields the merge writes."""
+        self.ensure_one()
+        return {
+            fname: self._merge_stored_value(fname)
+            for fname in values
+            if self._fields[fname].type not in ("one2many", "many2many")
+        }
+
+    def _merge_stored_value(self, fname):
+        """The value of `fname` as the journal keeps it (JSON) and write() takes back."""
+        field = self._fields[fname]
+        if field.type == "date":
+            return fields.Date.to_string(self[fname])
+        if field.type == "datetime":
+            return fields.Datetime.to_string(self[fname])
+        return field.convert_to_write(self[fname], self)
 
     def _merge_provenance(self, others, values):
         """[(field label, value shown, source lead)] for the fields of `self` that were
@@ -143,42 +237,136 @@ class CrmLead(models.Model):
             return {"priority": best, "is_priority_manual": True}
         return {}
 
-    def _merge_move_dependencies(self, others):
-        """Moves what hangs on `others` to `self` in a few set-based statements; returns
-        {kind: number of rows moved}."""
+    def _merge_snapshot(self, others):
+        """What deleting `others` takes away and an undo puts back: their rows, the rows
+        of their many2many links (theirs and other models' to them) and their
+        not-a-duplicate marks."""
+        self.env.flush_all()
+        other_ids = tuple(others.ids)
+        links = []
+        for table, own, lead, other_table in self._merge_lead_links():
+            rows = self.env.execute_query(
+                SQL(
+                    "SELECT %s, %s FROM %s WHERE %s IN %s",
+                    SQL.identifier(own),
+                    SQL.identifier(lead),
+                    SQL.identifier(table),
+                    SQL.identifier(lead),
+                    other_ids,
+                )
+            )
+            if rows:
+                links.append(
+                    {"table": table, "own": own, "lead": lead, "other": other_table, "rows": rows}
+                )
+        return {
+            "leads": self._merge_rows("crm_lead", SQL("id IN %s", other_ids)),
+            "links": links,
+            "exclusions": self._merge_rows(
+                "crm_lead_duplicate_exclusion",
+                SQL("lead_low_id IN %s OR lead_high_id IN %s", other_ids, other_ids),
+            ),
+        }
+
+    def _merge_rows(self, table, condition):
+        """The rows of `table` matching `condition`, as JSON, every column included."""
+        return [
+            row
+            for (row,) in self.env.execute_query(
+                SQL(
+                    "SELECT to_jsonb(t) FROM %s t WHERE %s ORDER BY t.id",
+                    SQL.identifier(table),
+                    condition,
+                )
+            )
+        ]
+
+    def _merge_lead_links(self):
+        """[(relation table, column of the other side, column of the lead, table of the
+        other side)] of every stored many2many field to or of crm.lead, in any installed
+        module."""
+        links = set()
+        for model in self.env.registry.values():
+            if model._abstract or model._transient or not model._auto:
+                continue
+            for field in model._fields.values():
+                if field.type != "many2many" or not field.store:
+                    continue
+                if model._name == self._name:
+                    other = self.env[field.comodel_name]._table
+                    links.add((field.relation, field.column2, field.column1, other))
+                elif field.comodel_name == self._name:
+                    links.add((field.relation, field.column1, field.column2, model._table))
+        return sorted(links)
+
+    def _merge_move_dependencies(self, others, journal):
+        """Moves what hangs on `others` to `self` in a few set-based statements, noting in
+        `journal` where each row came from; returns {kind: number of rows moved}."""
         self.ensure_one()
         self.env.flush_all()
         other_ids = tuple(others.ids)
-        moved = {
-            "messages": self._merge_move_messages(others),
-            "attachments": self._merge_move_attachments(others),
-            "followers": self._merge_move_followers(other_ids),
+        journal["messages"] = self._merge_move_messages(others)
+        journal["attachments"] = self._merge_move_attachments(others)
+        journal.update(self._merge_move_followers(other_ids))
+        journal["activities"] = self._merge_move_res_id(
+            "mail_activity", SQL("res_model = 'crm.lead' AND res_id IN %s", other_ids)
+        )
+        # A meeting of a merged opportunity is the kept one's, as crm's merge moves it.
+        journal["events"] = self._merge_move_res_id(
+            "calendar_event",
+            SQL(
+                "(res_model = 'crm.lead' AND res_id IN %s) OR opportunity_id IN %s",
+                other_ids,
+                other_ids,
+            ),
+        )
+        journal["references"], journal["links_added"] = self._merge_move_references(other_ids)
+        self._merge_invalidate(journal)
+        return {
+            "messages": len(journal["messages"]),
+            "attachments": len(journal["attachments"]),
+            "followers": len(journal["followers_moved"]),
+            "activities": len(journal["activities"]),
         }
-        cr = self.env.cr
-        cr.execute(
+
+    def _merge_invalidate(self, journal):
+        """Drops from the cache what the moves changed behind the ORM. The merged leads'
+        own values stay cached, as after crm's merge: crm's mass conversion reads them
+        once they are deleted."""
+        touched = {"mail.message", "ir.attachment", "mail.activity", "mail.followers"}
+        touched |= {"calendar.event"}
+        tables = {reference["table"] for reference in journal["references"]}
+        tables |= {link["table"] for link in journal["links_added"]}
+        touched |= {model._name for model in self.env.registry.values() if model._table in tables}
+        for model_name in touched - {self._name}:
+            self.env[model_name].invalidate_model()
+        self.invalidate_model(
+            [
+                name
+                for name, field in self._fields.items()
+                if field.type in ("one2many", "many2many")
+            ]
+        )
+
+    def _merge_move_res_id(self, table, attached):
+        """Points the rows of `table` attached to the merged leads (SQL condition) at
+        `self`; returns [(row id, res_id before)]."""
+        return self.env.execute_query(
             SQL(
-                "UPDATE mail_activity SET res_id = %s "
-                "WHERE res_model = 'crm.lead' AND res_id IN %s",
-                self.id,
-                other_ids,
+                """UPDATE %(table)s moved SET res_id = %(master)s
+                     FROM (SELECT id, res_id FROM %(table)s WHERE %(attached)s) old
+                    WHERE moved.id = old.id
+                RETURNING moved.id, old.res_id""",
+                table=SQL.identifier(table),
+                attached=attached,
+                master=self.id,
             )
         )
-        moved["activities"] = cr.rowcount
-        cr.execute(
-            SQL(
-                "UPDATE calendar_event SET res_id = %s "
-                "WHERE res_model = 'crm.lead' AND res_id IN %s",
-                self.id,
-                other_ids,
-            )
-        )
-        moved["references"] = self._merge_move_references(other_ids)
-        self.env.invalidate_all()
-        return moved
 
     def _merge_move_messages(self, others):
         """Messages move with their tracking values and notifications, their subject saying
-        which record they came from, as crm's merge writes it."""
+        which record they came from, as crm's merge writes it. Returns [(message id, lead
+        it came from, subject before)]."""
         mark = "\x1f"
         _ = self.env._
         labels = SQL(", ").join(
@@ -194,22 +382,24 @@ class CrmLead(models.Model):
             )
             for lead in others
         )
-        self.env.cr.execute(
+        return self.env.execute_query(
             SQL(
                 """UPDATE mail_message m
                       SET res_id = %(master)s,
-                          subject = CASE WHEN COALESCE(m.subject, '') = '' THEN l.plain
-                                         ELSE replace(l.with_subject, %(mark)s, m.subject) END
-                     FROM (VALUES %(labels)s) AS l(lead_id, plain, with_subject)
-                    WHERE m.model = 'crm.lead' AND m.res_id = l.lead_id""",
+                          subject = CASE WHEN COALESCE(old.subject, '') = '' THEN l.plain
+                                         ELSE replace(l.with_subject, %(mark)s, old.subject) END
+                     FROM (VALUES %(labels)s) AS l(lead_id, plain, with_subject),
+                          mail_message old
+                    WHERE old.id = m.id AND m.model = 'crm.lead' AND m.res_id = l.lead_id
+                RETURNING m.id, l.lead_id, old.subject""",
                 master=self.id,
                 mark=mark,
                 labels=labels,
             )
         )
-        return self.env.cr.rowcount
 
     def _merge_move_attachments(self, others):
+        """Returns [(attachment id, lead it came from, name before)]."""
         mark = "\x1f"
         labels = SQL(", ").join(
             SQL(
@@ -223,96 +413,119 @@ class CrmLead(models.Model):
             )
             for lead in others
         )
-        self.env.cr.execute(
+        return self.env.execute_query(
             SQL(
                 """UPDATE ir_attachment a
-                      SET res_id = %(master)s, name = replace(l.label, %(mark)s, a.name)
-                     FROM (VALUES %(labels)s) AS l(lead_id, label)
-                    WHERE a.res_model = 'crm.lead' AND a.res_id = l.lead_id""",
+                      SET res_id = %(master)s, name = replace(l.label, %(mark)s, old.name)
+                     FROM (VALUES %(labels)s) AS l(lead_id, label), ir_attachment old
+                    WHERE old.id = a.id AND a.res_model = 'crm.lead' AND a.res_id = l.lead_id
+                RETURNING a.id, l.lead_id, old.name""",
                 master=self.id,
                 mark=mark,
                 labels=labels,
             )
         )
-        return self.env.cr.rowcount
 
     def _merge_move_followers(self, other_ids):
         """Every follower ends up following `self` once, with the union of the subtypes it
-        followed on each record."""
+        followed on each record. Returns the journal of it: followers moved [(id, lead it
+        followed)], followers removed (a partner following two of the records) with their
+        subtypes, and the subtypes added to the follower kept."""
+        rows = self.env.execute_query(
+            SQL(
+                """SELECT f.id, f.partner_id, f.res_id,
+                          COALESCE(array_agg(r.mail_message_subtype_id ORDER BY
+                                   r.mail_message_subtype_id)
+                                   FILTER (WHERE r.mail_message_subtype_id IS NOT NULL), '{}')
+                     FROM mail_followers f
+                LEFT JOIN mail_followers_mail_message_subtype_rel r ON r.mail_followers_id = f.id
+                    WHERE f.res_model = 'crm.lead' AND f.res_id IN %s
+                 GROUP BY f.id ORDER BY f.res_id = %s DESC, f.id""",
+                (self.id, *other_ids),
+                self.id,
+            )
+        )
+        kept, removed, subtypes_added = {}, [], []
+        for follower_id, partner_id, res_id, subtype_ids in rows:
+            if partner_id not in kept:
+                kept[partner_id] = (follower_id, res_id, set(subtype_ids))
+                continue
+            keep_id, _res_id, keep_subtypes = kept[partner_id]
+            removed.append([follower_id, partner_id, res_id, list(subtype_ids)])
+            for subtype_id in set(subtype_ids) - keep_subtypes:
+                subtypes_added.append([keep_id, subtype_id])
+                keep_subtypes.add(subtype_id)
         cr = self.env.cr
-        params = {"master": self.id, "all_ids": (self.id, *other_ids)}
-        followers = SQL(
-            """WITH f AS (
-                    SELECT id, partner_id, res_id FROM mail_followers
-                     WHERE res_model = 'crm.lead' AND res_id IN %(all_ids)s),
-               keep AS (
-                    SELECT DISTINCT ON (partner_id) partner_id, id FROM f
-                  ORDER BY partner_id, res_id = %(master)s DESC, id)""",
-            **params,
-        )
-        cr.execute(
+        if subtypes_added:
+            cr.execute(
+                SQL(
+                    """INSERT INTO mail_followers_mail_message_subtype_rel
+                                (mail_followers_id, mail_message_subtype_id) VALUES %s""",
+                    SQL(", ").join(SQL("(%s, %s)", *pair) for pair in subtypes_added),
+                )
+            )
+        if removed:
+            cr.execute(
+                SQL(
+                    "DELETE FROM mail_followers WHERE id IN %s",
+                    tuple(row[0] for row in removed),
+                )
+            )
+        moved = self.env.execute_query(
             SQL(
-                """%s
-                INSERT INTO mail_followers_mail_message_subtype_rel
-                            (mail_followers_id, mail_message_subtype_id)
-                     SELECT keep.id, r.mail_message_subtype_id
-                       FROM f JOIN keep USING (partner_id)
-                       JOIN mail_followers_mail_message_subtype_rel r ON r.mail_followers_id = f.id
-                      WHERE f.id != keep.id
-                ON CONFLICT DO NOTHING""",
-                followers,
+                """UPDATE mail_followers f SET res_id = %s
+                     FROM mail_followers old
+                    WHERE old.id = f.id AND f.res_model = 'crm.lead' AND f.res_id IN %s
+                RETURNING f.id, old.res_id""",
+                self.id,
+                other_ids,
             )
         )
-        cr.execute(
-            SQL(
-                """%s
-                DELETE FROM mail_followers d USING f
-                 WHERE d.id = f.id AND f.id NOT IN (SELECT id FROM keep)""",
-                followers,
-            )
-        )
-        cr.execute(
-            SQL(
-                """UPDATE mail_followers SET res_id = %(master)s
-                    WHERE res_model = 'crm.lead' AND res_id IN %(others)s""",
-                master=self.id,
-                others=other_ids,
-            )
-        )
-        return cr.rowcount
+        return {
+            "followers_moved": moved,
+            "followers_removed": removed,
+            "follower_subtypes_added": subtypes_added,
+        }
 
     def _merge_move_references(self, other_ids):
         """Records of other models pointing at a merged lead (a meeting's opportunity, a
-        quotation's, any module's) point at `self` afterwards."""
-        cr = self.env.cr
-        count = 0
+        quotation's, any module's) point at `self` afterwards. Returns the references
+        moved [{table, column, rows: [(id, lead it pointed at)]}] and the many2many links
+        to `self` added [{table, own, lead, rows: [own id]}]."""
+        references, links_added = [], []
         for model in self.env.registry.values():
             if model._abstract or model._transient or not model._auto:
                 continue
-            if model._name in ("crm.lead", "crm.lead.duplicate.exclusion"):
+            if model._name in ("crm.lead", "crm.lead.duplicate.exclusion", "crm.lead.merge.log"):
                 continue
             for field in model._fields.values():
                 if field.comodel_name != self._name or not field.store:
                     continue
                 if field.type == "many2one":
-                    cr.execute(
+                    rows = self.env.execute_query(
                         SQL(
-                            "UPDATE %s SET %s = %s WHERE %s IN %s",
-                            SQL.identifier(model._table),
-                            SQL.identifier(field.name),
-                            self.id,
-                            SQL.identifier(field.name),
-                            other_ids,
+                            """UPDATE %(table)s t SET %(column)s = %(master)s
+                                 FROM %(table)s old
+                                WHERE old.id = t.id AND t.%(column)s IN %(others)s
+                            RETURNING t.id, old.%(column)s""",
+                            table=SQL.identifier(model._table),
+                            column=SQL.identifier(field.name),
+                            master=self.id,
+                            others=other_ids,
                         )
                     )
-                    count += cr.rowcount
+                    if rows:
+                        references.append(
+                            {"table": model._table, "column": field.name, "rows": rows}
+                        )
                 elif field.type == "many2many":
-                    cr.execute(
+                    rows = self.env.execute_query(
                         SQL(
                             """INSERT INTO %(rel)s (%(own)s, %(lead)s)
                                SELECT DISTINCT %(own)s, %(master)s FROM %(rel)s
                                 WHERE %(lead)s IN %(others)s
-                               ON CONFLICT DO NOTHING""",
+                               ON CONFLICT DO NOTHING
+                            RETURNING %(own)s""",
                             rel=SQL.identifier(field.relation),
                             own=SQL.identifier(field.column1),
                             lead=SQL.identifier(field.column2),
@@ -320,10 +533,18 @@ class CrmLead(models.Model):
                             others=other_ids,
                         )
                     )
-                    count += cr.rowcount
-        return count
+                    if rows:
+                        links_added.append(
+                            {
+                                "table": field.relation,
+                                "own": field.column1,
+                                "lead": field.column2,
+                                "rows": [row[0] for row in rows],
+                            }
+                        )
+        return references, links_added
 
-    def _merge_post_summary(self, others, provenance, moved):
+    def _merge_post_summary(self, others, provenance, moved, log):
         """A note on the merged record: which records it absorbed, which values came from
         which of them, and how much history moved."""
         _ = self.env._
@@ -364,8 +585,13 @@ class CrmLead(models.Model):
         if filled:
             body += Markup("<p>%s</p><ul>%s</ul>") % (_("Filled in from them:"), filled)
         body += Markup("<p>%s</p>") % counts
+        body += Markup("<p>%s</p>") % _(
+            "Wrong merge? Undo Merge, at the top of this record, brings the merged records "
+            "back as they were, until %(date)s.",
+            date=tools.format_date(self.env, log.undo_deadline),
+        )
         # The summary does not make the user who merged a follower: followers are only
         # those of the merged records.
-        self.with_context(mail_create_nosubscribe=True).message_post(
+        log.summary_message_id = self.with_context(mail_create_nosubscribe=True).message_post(
             body=body, subtype_xmlid="mail.mt_note"
         )

@@ -4,6 +4,8 @@ from odoo.exceptions import ValidationError
 from ..rules.stage_clock import DEFAULT_STALE_AFTER_DAYS
 from ..rules.stars import DEFAULT_THRESHOLDS
 
+DEFAULT_MERGE_UNDO_DAYS = 30
+
 SCORE_SETTINGS = (
     "score_threshold_one_star",
     "score_threshold_two_stars",
@@ -43,12 +45,22 @@ class ResCompany(models.Model):
         help="An open opportunity with no planned activity and no news for more than this "
         "many days is stale and gets a follow-up activity. Sales teams may override it.",
     )
+    merge_undo_days = fields.Integer(
+        string="Undo Merges Within (days)",
+        default=DEFAULT_MERGE_UNDO_DAYS,
+        help="A merge of leads or opportunities can be undone for this many days.",
+    )
     pipeline_followup_activity_type_id = fields.Many2one(
         "mail.activity.type",
         string="Follow-up Activity",
         domain="[('res_model', 'in', (False, 'crm.lead'))]",
         help="Activity scheduled for the salesperson of a stale opportunity.",
     )
+
+    @api.constrains("merge_undo_days")
+    def _check_merge_undo_days(self):
+        if any(company.merge_undo_days < 1 for company in self):
+            raise ValidationError(self.env._("Merges can be undone for at least one day."))
 
     @api.constrains("pipeline_stale_after_days")
     def _check_pipeline_stale_after_days(self):

@@ -17,6 +17,7 @@ class ResConfigSettings(models.TransientModel):
     pipeline_stale_after_days = fields.Integer(
         related="company_id.pipeline_stale_after_days", readonly=False
     )
+    merge_undo_days = fields.Integer(related="company_id.merge_undo_days", readonly=False)
     pipeline_followup_activity_type_id = fields.Many2one(
         related="company_id.pipeline_followup_activity_type_id", readonly=False
     )

@@ -122,37 +122,154 @@ class TestMergeRandomized(DuplicatesCommon):
             "tags": set(leads.tag_ids.ids),
         }
 
+    def _record_state(self, lead_ids):
+        """Everything of these records an undo must give back, as the database holds it:
+        the row, and each message (its subject), attachment (its name), activity, meeting,
+        follower (with its subtypes) and tag hanging on it."""
+        self.env.flush_all()
+
+        def rows(query, *params):
+            self.env.cr.execute(query, params)
+            return sorted(self.env.cr.fetchall())
+
+        ids = tuple(lead_ids)
+        return {
+            "leads": rows("SELECT id, to_jsonb(l) FROM crm_lead l WHERE id IN %s", ids),
+            "messages": rows(
+                "SELECT id, res_id, subject FROM mail_message "
+                "WHERE model = 'crm.lead' AND res_id IN %s",
+                ids,
+            ),
+            "attachments": rows(
+                "SELECT id, res_id, name FROM ir_attachment "
+                "WHERE res_model = 'crm.lead' AND res_id IN %s",
+                ids,
+            ),
+            "activities": rows(
+                "SELECT id, res_id FROM mail_activity WHERE res_model = 'crm.lead' "
+                "AND res_id IN %s",
+                ids,
+            ),
+            "events": rows(
+                "SELECT id, res_id, opportunity_id FROM calendar_event "
+                "WHERE opportunity_id IN %s OR (res_model = 'crm.lead' AND res_id IN %s)",
+                ids,
+                ids,
+            ),
+            "followers": rows(
+                """SELECT f.res_id, f.partner_id,
+                          array_agg(r.mail_message_subtype_id ORDER BY 1)
+                     FROM mail_followers f
+                LEFT JOIN mail_followers_mail_message_subtype_rel r ON r.mail_followers_id = f.id
+                    WHERE f.res_model = 'crm.lead' AND f.res_id IN %s
+                 GROUP BY f.id""",
+                ids,
+            ),
+            "tags": rows("SELECT lead_id, tag_id FROM crm_tag_rel WHERE lead_id IN %s", ids),
+        }
+
+    @staticmethod
+    def _of(kind, row):
+        """The leads a row of _record_state() belongs to."""
+        if kind in ("leads", "followers", "tags"):
+            return {row[0]}
+        if kind == "events":
+            return {row[1], row[2]}
+        return {row[1]}
+
+    def _merge_through(self, path, leads):
+        """Merges `leads` the way a user does on `path`; returns the records it merged."""
+        context = {"active_model": "crm.lead", "active_ids": leads.ids}
+        if path == "duplicates_centre":
+            wizard = self.env["crm.lead.merge.cluster"].with_context(**context).create({})
+            wizard.action_merge()
+            return leads
+        if path == "action_menu":
+            # crm's wizard takes the selected records that are neither won nor lost.
+            to_merge = leads.filtered(lambda lead: lead.active and lead.probability < 100)
+            if len(to_merge) > 1:
+                wizard = self.env["crm.merge.opportunity"].with_context(**context).create({})
+                self.assertEqual(wizard.opportunity_ids, to_merge)
+                wizard.action_merge()
+            return to_merge
+        if path == "convert":
+            lead = leads[0]  # an open lead, the one the salesperson converts
+            wizard = (
+                self.env["crm.lead2opportunity.partner"]
+                .with_context(active_model="crm.lead", active_id=lead.id, active_ids=lead.ids)
+                .create({"name": "merge", "duplicated_lead_ids": [(6, 0, leads.ids)]})
+            )
+            wizard.action_apply()
+            return leads
+        # crm's deduplication merges the open records of the same customer, won ones aside.
+        to_merge = leads.filtered(lambda lead: lead.active and not lead.stage_id.is_won)
+        wizard = (
+            self.env["crm.lead2opportunity.partner.mass"]
+            .with_context(**context)
+            .create({"name": "convert", "deduplicate": True, "user_ids": [(6, 0, [])]})
+        )
+        wizard.action_mass_convert()
+        return to_merge
+
     @settings(
         max_examples=MERGE_EXAMPLES,
         deadline=None,
         derandomize=True,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-    @given(cluster=cluster_strategy)
-    def test_merge_loses_and_duplicates_nothing(self, cluster):
+    @given(
+        cluster=cluster_strategy,
+        path=st.sampled_from(["duplicates_centre", "action_menu", "convert", "mass_convert"]),
+    )
+    def test_merge_then_undo_loses_and_duplicates_nothing(self, cluster, path):
         type(self).cases += 1
         with self.env.cr.savepoint(flush=True) as savepoint:
             leads, won_taken = self.env["crm.lead"], False
+            if path == "convert":
+                cluster = [{**cluster[0], "type": "lead", "outcome": "open"}, *cluster[1:]]
             for index, spec in enumerate(cluster):
                 lead, won = self._make(spec, index, won_taken)
                 leads |= lead
                 won_taken = won_taken or won
+            leads = leads.with_context(active_test=False)
             self.env.flush_all()
-            before = self._snapshot(leads.with_context(active_test=False))
-            master = leads._merge_into(leads._merge_default_master())
+            self.env.cr.precommit.run()  # tracking of the records' history
+            before = self._snapshot(leads)
+            state_before = self._record_state(leads.ids)
+            merged = self._merge_through(path, leads)
+            if len(merged) < 2:
+                savepoint.rollback()
+                return
             self.env.flush_all()
             self.env.invalidate_all()
-            after = self._snapshot(master)
+            master = merged.exists()
+            self.assertEqual(len(master), 1, path)
+            after = self._snapshot(leads.exists())
 
-            self.assertEqual(leads.exists(), master)
             self.assertLessEqual(before["messages"], after["messages"])
-            # The merge adds the summary and, perhaps, tracking of what it changed.
-            self.assertTrue(1 <= len(after["messages"] - before["messages"]) <= 3)
             for kind in ("attachments", "activities", "events", "followers", "tags"):
-                self.assertEqual(after[kind], before[kind], kind)
+                self.assertEqual(after[kind], before[kind], (path, kind))
             followers = self._followers(master)
             self.assertEqual(len(followers), len(followers.partner_id), "a follower twice")
-            if won_taken:
+            if won_taken and path not in ("mass_convert", "action_menu"):
                 self.assertTrue(master.stage_id.is_won)
+
+            last_message_id = max(self.env["mail.message"].search([], limit=1).ids)
+            master.action_undo_merge()
+            self.env.flush_all()
+            self.env.invalidate_all()
+            others = (merged - master).ids
+            state_after = self._record_state(others)
+            # The undo's own note on each record it brings back is news of its own.
+            state_after["messages"] = [
+                row for row in state_after["messages"] if row[0] <= last_message_id
+            ]
+            merged_before = {
+                kind: [row for row in rows if self._of(kind, row) & set(others)]
+                for kind, rows in state_before.items()
+            }
+            for kind, rows in merged_before.items():
+                self.assertEqual(state_after[kind], rows, (path, kind))
+            self.assertFalse(master.undoable_merge_log_id)
             savepoint.rollback()
         self.env.invalidate_all()

@@ -47,6 +47,26 @@ class TestPipelineUi(HttpCase, PipelineOptimizerCommon):
             login=self.user_salesman_own.login,
         )
 
+    def test_merge_from_the_action_menu_and_undo(self):
+        leads = self.env["crm.lead"].create(
+            [
+                {
+                    "name": name,
+                    "type": "opportunity",
+                    "email_from": "twin@example.com",
+                    "user_id": self.user_salesman_all.id,
+                    "team_id": self.sales_team.id,
+                }
+                for name in ("Tour twin A", "Tour twin B", "Tour twin C")
+            ]
+        )
+        self.start_tour(
+            "/odoo/crm", "crm_pipeline_optimizer_merge_undo", login=self.user_salesman_all.login
+        )
+        self.assertEqual(len(leads.exists()), 3)
+        log = self.env["crm.lead.merge.log"].search([("master_id", "in", leads.ids)])
+        self.assertEqual(log.state, "undone")
+
     def test_kanban_card_shows_stage_clock_stale_and_score(self):
         Lead = self.env["crm.lead"]
         values = {
