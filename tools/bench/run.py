@@ -471,24 +471,46 @@ def bench_duplicates(env, measure):
     figure("duplicates_crm_similar_page_seconds", crm["seconds"], "s")
     figure("duplicates_crm_similar_page_queries", crm["queries"], "queries")
 
-    # 50 open leads of one company with their history, merged, then rolled back.
+    for size in (50, 1000):
+        bench_merge(env, measure, size)
+
+
+def bench_merge(env, measure, size):
+    """`size` open leads of one company with their history: merged by the module and
+    undone, then merged by crm (the same records, as superuser), each rolled back."""
+    Lead = env["crm.lead"].with_context(active_test=False)
     company = env["res.company"].search([], limit=1)
     to_merge = Lead.search(
         [("company_id", "=", company.id), ("active", "=", True), ("probability", "<", 100)],
-        limit=50,
+        limit=size,
         order="id",
     )
     env.cr.execute(
         "SELECT count(*) FROM mail_message WHERE model = 'crm.lead' AND res_id IN %s",
         (tuple(to_merge.ids),),
     )
-    figure("duplicates_merge_50_messages", env.cr.fetchone()[0], "messages")
+    prefix = f"duplicates_merge_{size}"
+    figure(f"{prefix}_messages", env.cr.fetchone()[0], "messages")
     env.cr.execute("SAVEPOINT bench_merge")
-    merge = measure.run(lambda: to_merge._merge_into(to_merge._merge_default_master()), repeat=1)
+    master = to_merge._merge_default_master()
+    merge = measure.run(lambda: to_merge._merge_into(master), repeat=1)
+    undo = measure.run(lambda: master.action_undo_merge(), repeat=1, cold=False)
+    restored = len(to_merge.browse(to_merge.ids).exists())
     env.cr.execute("ROLLBACK TO SAVEPOINT bench_merge")
     env.invalidate_all()
-    figure("duplicates_merge_50_seconds", merge["seconds"], "s")
-    figure("duplicates_merge_50_queries", merge["queries"], "queries")
+    figure(f"{prefix}_seconds", merge["seconds"], "s")
+    figure(f"{prefix}_queries", merge["queries"], "queries")
+    figure(f"{prefix}_undo_seconds", undo["seconds"], "s")
+    figure(f"{prefix}_undo_queries", undo["queries"], "queries")
+    figure(f"{prefix}_undo_restored", restored, "leads")
+    env.cr.execute("SAVEPOINT bench_merge")
+    crm = measure.run(
+        lambda: to_merge.browse(to_merge.ids)._merge_opportunity(max_length=None), repeat=1
+    )
+    env.cr.execute("ROLLBACK TO SAVEPOINT bench_merge")
+    env.invalidate_all()
+    figure(f"{prefix}_crm_seconds", crm["seconds"], "s")
+    figure(f"{prefix}_crm_queries", crm["queries"], "queries")
 
 
 SECTIONS = [
