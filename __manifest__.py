@@ -6,7 +6,7 @@
     "category": "Sales/CRM",
     "license": "LGPL-3",
     "author": "CRM Pipeline Optimizer developers",
-    "depends": ["crm", "base_automation"],
+    "depends": ["crm", "base_automation", "base_import"],
     "data": [
         "security/ir.model.access.csv",
         "security/crm_pipeline_optimizer_security.xml",

@@ -67,6 +67,26 @@ class TestPipelineUi(HttpCase, PipelineOptimizerCommon):
         log = self.env["crm.lead.merge.log"].search([("master_id", "in", leads.ids)])
         self.assertEqual(log.state, "undone")
 
+    def test_import_merges_a_row_into_the_lead_it_duplicates(self):
+        existing = self.env["crm.lead"].create(
+            {
+                "name": "Existing Acme deal",
+                "type": "opportunity",
+                "contact_name": "John Smith",
+                "email_from": "john.smith12@acme12.example.com",
+                "user_id": self.user_salesman_all.id,
+                "team_id": self.sales_team.id,
+            }
+        )
+        self.start_tour(
+            "/odoo/crm",
+            "crm_pipeline_optimizer_import_duplicates",
+            login=self.user_salesman_all.login,
+        )
+        self.assertEqual(existing.phone, "+1 202 555 0123")
+        self.assertFalse(self.env["crm.lead"].search([("name", "=", "Acme again")]))
+        self.assertTrue(self.env["crm.lead"].search([("name", "=", "Brand new")]))
+
     def test_kanban_card_shows_stage_clock_stale_and_score(self):
         Lead = self.env["crm.lead"]
         values = {
