@@ -248,17 +248,9 @@ class CrmLead(models.Model):
         """Opens the merge wizard on this lead and its similar leads."""
         self.ensure_one()
         self.check_access("write")
-        return {
-            "type": "ir.actions.act_window",
-            "name": self.env._("Merge Duplicates"),
-            "res_model": "crm.lead.merge.cluster",
-            "view_mode": "form",
-            "target": "new",
-            "context": {
-                "active_model": "crm.lead",
-                "active_ids": (self + self.similar_lead_ids).ids,
-            },
-        }
+        return self.env["crm.lead.merge.cluster"]._action_open(
+            {"active_model": "crm.lead", "active_ids": (self + self.similar_lead_ids).ids}
+        )
 
     def action_mark_not_duplicate(self):
         """From the similar leads of a lead: these are not duplicates of it."""

@@ -92,14 +92,7 @@ class CrmLeadDuplicateCluster(models.Model):
     def action_open_merge_wizard(self):
         self.ensure_one()
         self.check_access("write")
-        return {
-            "type": "ir.actions.act_window",
-            "name": self.env._("Merge Duplicates"),
-            "res_model": "crm.lead.merge.cluster",
-            "view_mode": "form",
-            "target": "new",
-            "context": {"default_cluster_id": self.id},
-        }
+        return self.env["crm.lead.merge.cluster"]._action_open({"default_cluster_id": self.id})
 
     def action_merge(self):
         """Merges each cluster into its default record (crm's choice), salesperson and

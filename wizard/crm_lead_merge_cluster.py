@@ -45,6 +45,18 @@ class CrmLeadMergeCluster(models.TransientModel):
     )
 
     @api.model
+    def _action_open(self, context):
+        """The merge wizard, opened with `context` (the records to merge)."""
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Merge Duplicates"),
+            "res_model": self._name,
+            "view_mode": "form",
+            "target": "new",
+            "context": context,
+        }
+
+    @api.model
     def default_get(self, fields_list):
         values = super().default_get(fields_list)
         context = self.env.context
