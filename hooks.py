@@ -10,6 +10,7 @@ def _pre_init_prepare_leads(env):
     of the stored computed fields so that Odoo does not compute them lead by lead through
     the ORM (which would also stamp every lead's write_date, the 'last update' that stale
     deals read). The post-init hook fills them in bulk."""
+    _pre_init_adopt_kept_stages(env)
     _pre_init_keep_stars(env)
     _pre_init_escalation_columns(env)
     _pre_init_match_key_columns(env)
@@ -18,6 +19,45 @@ def _pre_init_prepare_leads(env):
                                ADD COLUMN IF NOT EXISTS score_rule INTEGER,
                                ADD COLUMN IF NOT EXISTS score_learned INTEGER,
                                ADD COLUMN IF NOT EXISTS score_details JSONB"""
+    )
+
+
+# A stage the module seeded and leads still use outlives an uninstall under this external id,
+# and is the module's again at the next install (its seed is not created a second time).
+KEPT_STAGE_MODULE = "__export__"
+KEPT_STAGE_PREFIX = "crm_pipeline_optimizer_"
+
+
+def _pre_init_adopt_kept_stages(env):
+    env.cr.execute(
+        SQL(
+            """UPDATE ir_model_data SET module = 'crm_pipeline_optimizer',
+                      name = substr(name, %s)
+                WHERE module = %s AND model = 'crm.stage' AND name LIKE %s""",
+            len(KEPT_STAGE_PREFIX) + 1,
+            KEPT_STAGE_MODULE,
+            f"{KEPT_STAGE_PREFIX}%",
+        )
+    )
+
+
+def _uninstall_keep_stages_in_use(env):
+    """The stages the module seeded that leads still use are kept (the leads keep their
+    stage): their external id moves out of the module, so the uninstall does not delete
+    them."""
+    env.cr.execute(
+        SQL(
+            """UPDATE ir_model_data SET module = %s, name = %s || name
+                WHERE module = 'crm_pipeline_optimizer' AND model = 'crm.stage'
+                  AND res_id IN (
+                      SELECT stage_id FROM crm_lead
+                       WHERE stage_id IS NOT NULL
+                         AND id NOT IN (SELECT res_id FROM ir_model_data
+                                         WHERE module = 'crm_pipeline_optimizer'
+                                           AND model = 'crm.lead'))""",
+            KEPT_STAGE_MODULE,
+            KEPT_STAGE_PREFIX,
+        )
     )
 
 
@@ -66,3 +106,4 @@ def _uninstall_drop_indexes(env):
     ]
     env.cr.execute(SQL("DROP INDEX IF EXISTS %s", SQL(", ").join(map(SQL.identifier, names))))
     env["crm.pipeline.figure"]._uninstall_figures()
+    _uninstall_keep_stages_in_use(env)

@@ -143,10 +143,26 @@ def leads_still_written(env):
     return True
 
 
+def lead_in_negotiation(env):
+    """A deal of the user's in the stage the module seeded (not the module's demo data)."""
+    stage = env.ref("crm_pipeline_optimizer.stage_negotiation")
+    lead = env["crm.lead"].create(
+        {"name": "Cycle: in negotiation", "type": "opportunity", "stage_id": stage.id}
+    )
+    env.cr.commit()
+    return lead.id, stage.id
+
+
+def negotiation_stages(env):
+    env.cr.execute("SELECT id FROM crm_stage WHERE name->>'en_US' = 'Negotiation'")
+    return [row[0] for row in env.cr.fetchall()]
+
+
 def main(conf, dbname):
     odoo.tools.config.parse_config(["-c", conf, "-d", dbname, "--log-level=warn"])
     state = with_env(dbname, lambda env: leftovers(env)[3])
     check("module installed before the cycle", state == "installed", state)
+    opportunity_id, stage_id = with_env(dbname, lead_in_negotiation)
     opportunities = with_env(dbname, lambda env: env["crm.lead"].search_count([]))
 
     with_env(dbname, uninstall)
@@ -158,6 +174,12 @@ def main(conf, dbname):
     indexes = with_env(dbname, module_indexes)
     check("no index of the module left", indexes == 0, f"{indexes} indexes")
     check_figure_objects(dbname, "no trigger, function, table or type of the kept figures left", 0)
+    kept = with_env(dbname, lambda env: env["crm.lead"].browse(opportunity_id).exists().stage_id.id)
+    check(
+        "a deal in the module's Negotiation stage keeps it after the uninstall",
+        kept == stage_id,
+        f"stage {kept}, was {stage_id}",
+    )
     check("leads, activities, messages still written", with_env(dbname, leads_still_written))
     check("CRM views still render", with_env(dbname, crm_views_render))
     after = with_env(dbname, lambda env: env["crm.lead"].search_count([]))
@@ -186,6 +208,13 @@ def main(conf, dbname):
         f"{len(touched)} of {len(write_dates_before)} leads touched",
     )
     check("installed again", state == "installed", state)
+    seeded = with_env(dbname, lambda env: env.ref("crm_pipeline_optimizer.stage_negotiation").id)
+    stages = with_env(dbname, negotiation_stages)
+    check(
+        "the kept Negotiation stage is the module's again, not seeded twice",
+        seeded == stage_id and stages == [stage_id],
+        f"{stages}, seeded {seeded}",
+    )
     check("fields back", fields == len(OUR_FIELDS), f"{fields} fields")
     indexes = with_env(dbname, module_indexes)
     check("its indexes back", indexes == 9, f"{indexes} of 9 indexes")
