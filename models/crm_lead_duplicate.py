@@ -108,19 +108,18 @@ class CrmLead(models.Model):
                     lead.website,
                     lead.partner_name,
                     lead.contact_name,
-                    lead._match_country_codes(),
+                    lead._match_country_codes,
                 )
             )
 
     def _match_country_codes(self):
         """Countries a phone number typed without its prefix is read in: the lead's, its
-        company's, its salesperson's, the current company's."""
-        return (
-            self.country_id.code,
-            self.company_id.country_id.code,
-            self.user_id.country_id.code,
-            self.env.company.country_id.code,
-        )
+        company's, its salesperson's, the current company's; one at a time, since reading
+        the next costs queries when the lead is created."""
+        yield self.country_id.code
+        yield self.company_id.country_id.code
+        yield self.user_id.country_id.code
+        yield self.env.company.country_id.code
 
     @api.depends_context("uid")
     @api.depends(*MATCH_KEY_FIELDS)

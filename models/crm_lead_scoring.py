@@ -37,6 +37,8 @@ SCORE_FACTOR_COLUMNS = (
     ("age", "age_bucket"),
 )
 SCORE_BATCH_SIZE = 100000
+# Leads scored in one query by the ORM's compute (their values are sent with it).
+SCORE_VALUES_BATCH_SIZE = 5000
 SCORE_BATCH_WORK_MEM = "64MB"
 # Database connections the nightly rescoring shares its batches between.
 SCORE_WORKERS = 2
@@ -97,21 +99,15 @@ class CrmLead(models.Model):
     def _compute_score(self):
         values = self._score_values()
         for lead in self:
-            row = values.get(lead.id) or lead._score_values_in_memory()
-            lead.score, lead.score_rule, lead.score_learned, lead.score_details = row[:4]
-
-    def _score_values_in_memory(self):
-        """The qualification part for a lead not saved yet (live in the form)."""
-        matched = [
-            [criterion["id"], criterion["points"]]
-            for criterion in self._score_criteria()
-            if criterion["company_id"] in (False, self.company_id.id)
-            and criterion["team_id"] in (False, self.team_id.id)
-            and self.filtered_domain(criterion["domain"])
-        ]
-        rule = max(0, min(100, sum(points for _id, points in matched)))
-        details = {"criteria": matched, "rule": rule, "learned": None, "weight": 0}
-        return rule, rule, 0, details
+            score, rule, learned, details = values[lead.id][:4]
+            lead.update(
+                {
+                    "score": score,
+                    "score_rule": rule,
+                    "score_learned": learned,
+                    "score_details": details,
+                }
+            )
 
     @api.depends("score", "is_priority_manual", "is_escalated", "company_id")
     def _compute_priority(self):
@@ -282,13 +278,11 @@ class CrmLead(models.Model):
 
     @api.model
     def _score_query(self, target, target_domain):
-        """The CTEs computing, for the leads matching `target` (SQL on `crm_lead`) and
-        `target_domain`, the score, its parts and automatic stars: a CTE `scored` with the
-        new values (score, rule_score, learned, weight, signature, stars, auto_priority), the
-        stored ones (old_*) and one flag per criterion (m0, m1…) for `_score_details_sql`.
-        Criteria are evaluated as sudo: a score must not depend on who triggers it."""
+        """The scoring CTEs (see `_score_query_from`) for the stored leads matching `target`
+        (SQL on `crm_lead`) and `target_domain`: the bulk rescoring's. Criteria are
+        evaluated as sudo: a score must not depend on who triggers it."""
         Lead = self.sudo().with_context(active_test=False)
-        flags, points, signature = [], [], []
+        flags = []
         for index, criterion in enumerate(self._score_criteria()):
             condition = self._score_criterion_condition(Lead, criterion["domain"], target_domain)
             if criterion["company_id"]:
@@ -297,8 +291,89 @@ class CrmLead(models.Model):
                 )
             if criterion["team_id"]:
                 condition = SQL("%s AND crm_lead.team_id = %s", condition, criterion["team_id"])
+            flags.append(SQL("COALESCE((%s), FALSE) AS %s", condition, SQL.identifier(f"m{index}")))
+        source = SQL(
+            """SELECT crm_lead.id, crm_lead.company_id, crm_lead.source_id, crm_lead.team_id,
+                      crm_lead.user_id, crm_lead.stage_id, crm_lead.create_date,
+                      crm_lead.score AS old_score, crm_lead.score_rule AS old_rule,
+                      crm_lead.score_learned AS old_learned,
+                      crm_lead.score_details ->> 'signature' AS old_signature,
+                      crm_lead.priority AS old_priority,
+                      COALESCE(crm_lead.is_priority_manual, FALSE) AS is_priority_manual,
+                      COALESCE(crm_lead.is_escalated, FALSE) AS is_escalated
+                      %s
+                 FROM crm_lead
+                WHERE %s""",
+            SQL("").join(SQL(", %s", flag) for flag in flags),
+            target,
+        )
+        lead_tags = SQL(
+            """SELECT t.id AS lead_id, t.company_key, rel.tag_id
+                 FROM target t JOIN crm_tag_rel rel ON rel.lead_id = t.id"""
+        )
+        return self._score_query_from(source, lead_tags)
+
+    def _score_query_of_records(self):
+        """The scoring CTEs (see `_score_query_from`) for these leads as they are in memory,
+        saved or not: the ORM's compute, which so needs no flush before it. Rows are keyed
+        by the records' positions in `self`; criteria are evaluated by the ORM on the
+        records, as sudo."""
+        leads = self.sudo().with_context(active_test=False)
+        matched = [
+            self._score_criterion_matches(leads, criterion) for criterion in self._score_criteria()
+        ]
+        rows = [
+            SQL(
+                "(%s, %s::int, %s::int, %s::int, %s::int, %s::int, %s::timestamp, %s::int[] %s)",
+                position,
+                lead.company_id.id or None,
+                lead.source_id.id or None,
+                lead.team_id.id or None,
+                lead.user_id.id or None,
+                lead.stage_id.id or None,
+                lead.create_date or fields.Datetime.now(),
+                [tag._origin.id for tag in lead.tag_ids if tag._origin.id],
+                SQL("").join(SQL(", %s", lead in leads_matched) for leads_matched in matched),
+            )
+            for position, lead in enumerate(leads)
+        ]
+        flag_names = [f"m{index}" for index in range(len(matched))]
+        source = SQL(
+            """SELECT v.*, NULL::int AS old_score, NULL::int AS old_rule,
+                      NULL::int AS old_learned, NULL::text AS old_signature,
+                      NULL::varchar AS old_priority, FALSE AS is_priority_manual,
+                      FALSE AS is_escalated
+                 FROM (VALUES %s) AS v(id, company_id, source_id, team_id, user_id, stage_id,
+                                      create_date, tag_ids %s)""",
+            SQL(", ").join(rows),
+            SQL("").join(SQL(", %s", SQL.identifier(name)) for name in flag_names),
+        )
+        lead_tags = SQL(
+            "SELECT t.id AS lead_id, t.company_key, unnest(t.tag_ids) AS tag_id FROM target t"
+        )
+        return self._score_query_from(source, lead_tags)
+
+    @api.model
+    def _score_criterion_matches(self, leads, criterion):
+        """The leads among `leads` that `criterion` scores."""
+        if criterion["company_id"]:
+            leads = leads.filtered(lambda lead: lead.company_id.id == criterion["company_id"])
+        if criterion["team_id"]:
+            leads = leads.filtered(lambda lead: lead.team_id.id == criterion["team_id"])
+        return leads.filtered_domain(list(criterion["domain"])) if leads else leads
+
+    @api.model
+    def _score_query_from(self, source, lead_tags):
+        """The CTEs computing the score, its parts and automatic stars of the leads that
+        `source` selects (their id, company_id, source_id, team_id, user_id, stage_id,
+        create_date, the stored old_* values, is_priority_manual, is_escalated and one flag
+        per criterion m0, m1…), whose tags `lead_tags` lists (lead_id, company_key, tag_id
+        from `target`): a CTE `scored` with the new values (score, rule_score, learned,
+        weight, signature, stars, auto_priority), the stored ones and the flags, for
+        `_score_details_sql`."""
+        points, signature = [], []
+        for index, criterion in enumerate(self._score_criteria()):
             flag = SQL.identifier(f"m{index}")
-            flags.append(SQL("COALESCE((%s), FALSE) AS %s", condition, flag))
             points.append(SQL("CASE WHEN t.%s THEN %s ELSE 0 END", flag, criterion["points"]))
             signature.append(
                 SQL(
@@ -310,26 +385,14 @@ class CrmLead(models.Model):
         return SQL(
             """
             WITH target AS MATERIALIZED (
-                SELECT crm_lead.id, crm_lead.company_id,
-                       COALESCE(crm_lead.company_id, 0) AS company_key,
-                       crm_lead.source_id, crm_lead.team_id, crm_lead.user_id,
-                       crm_lead.stage_id,
-                       CASE WHEN crm_lead.create_date < now() - interval '180 days' THEN 3
-                            WHEN crm_lead.create_date < now() - interval '90 days' THEN 2
-                            WHEN crm_lead.create_date < now() - interval '30 days' THEN 1
-                            ELSE 0 END AS age_bucket,
-                       crm_lead.score AS old_score, crm_lead.score_rule AS old_rule,
-                       crm_lead.score_learned AS old_learned,
-                       crm_lead.score_details ->> 'signature' AS old_signature,
-                       crm_lead.priority AS old_priority,
-                       COALESCE(crm_lead.is_priority_manual, FALSE) AS is_priority_manual,
-                       COALESCE(crm_lead.is_escalated, FALSE) AS is_escalated
-                       %(flags)s
-                  FROM crm_lead
-                 WHERE %(target)s
+                SELECT source.*, COALESCE(source.company_id, 0) AS company_key,
+                       CASE WHEN source.create_date < now() - interval '180 days' THEN 3
+                            WHEN source.create_date < now() - interval '90 days' THEN 2
+                            WHEN source.create_date < now() - interval '30 days' THEN 1
+                            ELSE 0 END AS age_bucket
+                  FROM (%(source)s) source
             ), lead_tags AS MATERIALIZED (
-                SELECT t.id AS lead_id, t.company_key, rel.tag_id
-                  FROM target t JOIN crm_tag_rel rel ON rel.lead_id = t.id
+                %(lead_tags)s
             ), tag_factors AS MATERIALIZED (
                 SELECT COALESCE(company_id, 0) AS company_key, value AS tag_id,
                        log_odds::float8 AS log_odds
@@ -374,7 +437,8 @@ class CrmLead(models.Model):
                   FROM with_stars s
             )
             """,
-            target=target,
+            source=source,
+            lead_tags=lead_tags,
             thresholds=SQL(", ").join(
                 SQL(
                     "COALESCE(company.%s, %s) AS %s",
@@ -391,7 +455,6 @@ class CrmLead(models.Model):
                 [SQL.identifier("s", fname) for fname in star_rules.THRESHOLD_FIELDS],
             ),
             auto_priority=star_rules.priority_sql(SQL("s.star_count"), SQL("s.is_escalated")),
-            flags=SQL("").join(SQL(", %s", flag) for flag in flags),
             points=SQL("").join(SQL(" + %s", point) for point in points),
             signature=SQL("").join(SQL(", %s", part) for part in signature),
             max_log_odds=MAX_LOG_ODDS,
@@ -451,19 +514,20 @@ class CrmLead(models.Model):
         )
 
     def _score_values(self):
-        """{lead id: (score, rule points, learned %, details, automatic stars)}, one query."""
-        ids = tuple(id_ for id_ in self.ids if id_)
-        if not ids:
-            return {}
-        self.env["crm.lead"].flush_model(self._score_trigger_fields())
-        self.env.cr.execute(
-            SQL(
-                "%s SELECT id, score, rule_score, learned, %s, stars FROM scored",
-                self._score_query(SQL("crm_lead.id IN %s", ids), [("id", "in", list(ids))]),
-                self._score_details_sql("scored"),
+        """{lead id: (score, rule points, learned %, details, automatic stars)} for these leads
+        as they are in memory, in one query per batch of SCORE_VALUES_BATCH_SIZE."""
+        values = {}
+        for start in range(0, len(self), SCORE_VALUES_BATCH_SIZE):
+            batch = self[start : start + SCORE_VALUES_BATCH_SIZE]
+            self.env.cr.execute(
+                SQL(
+                    "%s SELECT id, score, rule_score, learned, %s, stars FROM scored",
+                    batch._score_query_of_records(),
+                    self._score_details_sql("scored"),
+                )
             )
-        )
-        return {row[0]: row[1:] for row in self.env.cr.fetchall()}
+            values.update((batch[row[0]].id, row[1:]) for row in self.env.cr.fetchall())
+        return values
 
     @api.model
     def _update_scores_where(self, target, target_domain):

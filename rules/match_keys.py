@@ -150,7 +150,8 @@ def domain_key(email, website):
 
 def phone_key(number, country_codes):
     """The number in E.164 whatever way it was typed, read with the first country of
-    `country_codes` (the lead's, its company's, the user's) under which it is a possible
+    `country_codes` (the lead's, its company's, the user's; or a function giving them, read
+    only as far as needed) under which it is a possible
     number: '+1 (202) 555-0123', '202.555.0123' (US) and '001 202 555 0123' ->
     '+12025550123'. Digits only when no country makes sense of it."""
     if not number:
@@ -163,21 +164,25 @@ def phone_key(number, country_codes):
         # The international call prefix of most countries, not of the US (011).
         text = "+" + text[2:]
     if phonenumbers is not None:
-        for country_code in dict.fromkeys(code for code in country_codes if code):
+        # A number with its prefix is read the same in every country.
+        regions = [None] if text.startswith("+") else _country_codes(country_codes)
+        for region in regions:
             try:
-                parsed = phonenumbers.parse(text, country_code)
+                parsed = phonenumbers.parse(text, region)
             except phonenumbers.NumberParseException:
                 continue
             if phonenumbers.is_possible_number(parsed):
                 return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-        if text.startswith("+"):
-            try:
-                parsed = phonenumbers.parse(text, None)
-            except phonenumbers.NumberParseException:
-                parsed = None
-            if parsed is not None and phonenumbers.is_possible_number(parsed):
-                return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     return ("+" if text.startswith("+") else "") + digits
+
+
+def _country_codes(country_codes):
+    """Each country code once, in order, read only as far as the caller goes."""
+    seen = set()
+    for code in country_codes() if callable(country_codes) else country_codes:
+        if code and code not in seen:
+            seen.add(code)
+            yield code
 
 
 def lead_keys(email, phone, mobile, website, company_name, contact_name, country_codes):

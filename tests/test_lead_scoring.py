@@ -1,6 +1,8 @@
+import random
+
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import tagged, users
-from odoo.tools import mute_logger
+from odoo.tools import SQL, mute_logger
 
 from .common import PipelineOptimizerCommon
 
@@ -406,6 +408,96 @@ class TestLeadScoreLearned(LeadScoringCommon):
         Lead._update_all_scores()
         half_up = (50 * 30 + 50 * fresh_learned + 50) // 100
         self.assertEqual((lead.score, lead.score_learned), (half_up, fresh_learned))
+
+    def test_the_records_scoring_and_the_bulk_rescoring_agree(self):
+        """The ORM scores the leads at hand from memory (no flush, one query), the nightly
+        rescoring from the table: for random leads, criteria of every kind (inline, joined,
+        restricted to a team or a company) and a learned history with tags, both give the
+        same score, parts and explanation."""
+        rng = random.Random(18)
+        vip, urgent = self.env["crm.tag"].create([{"name": "VIP"}, {"name": "Urgent"}])
+        belgium = self.env.ref("base.be")
+        customers = self.env["res.partner"].create(
+            [{"name": "Belgian customer", "country_id": belgium.id}, {"name": "Other customer"}]
+        )
+        other_team = self.env["crm.team"].create({"name": "Agreement team"})
+        self.Criterion.create(
+            [
+                {
+                    "name": "Gmail",
+                    "points": 7,
+                    "domain": "[('email_from', '=ilike', '%@gmail.com')]",
+                },
+                {
+                    "name": "Belgian",
+                    "points": 11,
+                    "domain": "[('partner_id.country_id.code', '=', 'BE')]",
+                },
+                {"name": "VIP", "points": 13, "domain": f"[('tag_ids', 'in', {vip.ids})]"},
+                {"name": "Big", "points": 9, "domain": "[('expected_revenue', '>', 5000)]"},
+                {"name": "Team only", "points": 5, "domain": "[]", "team_id": other_team.id},
+                {
+                    "name": "Company only",
+                    "points": -4,
+                    "domain": "[('has_pain_point', '=', False)]",
+                    "company_id": self.company_main.id,
+                },
+            ]
+        )
+        history = self.env["crm.lead"].create(
+            [
+                {
+                    "name": f"Agreement history {n}",
+                    "type": "opportunity",
+                    "source_id": rng.choice([self.source_web, self.source_fair]).id,
+                    "tag_ids": [(6, 0, rng.choice([[], vip.ids, urgent.ids, (vip | urgent).ids]))],
+                }
+                for n in range(40)
+            ]
+        )
+        history[:25].action_set_won()
+        history[25:].action_set_lost()
+        self.env["crm.lead"]._update_all_scores()
+
+        leads = self.env["crm.lead"].create(
+            [
+                {
+                    "name": f"Agreement {n}",
+                    "type": rng.choice(["lead", "opportunity"]),
+                    "email_from": rng.choice(
+                        ["a@gmail.com", "b@GMAIL.com", "c@example.com", False]
+                    ),
+                    "partner_id": rng.choice([*customers.ids, False]),
+                    "tag_ids": [(6, 0, rng.choice([[], vip.ids, urgent.ids, (vip | urgent).ids]))],
+                    "expected_revenue": rng.choice([0, 5000, 5001, 20000]),
+                    "team_id": rng.choice([self.sales_team, other_team]).id,
+                    "source_id": rng.choice(
+                        [self.source_web, self.source_fair, self.env["utm.source"]]
+                    ).id,
+                    "is_budget_confirmed": rng.random() < 0.5,
+                    "has_pain_point": rng.random() < 0.5,
+                    "employee_count": rng.choice([0, 50, 600]),
+                }
+                for n in range(60)
+            ]
+        )
+        from_records = {
+            lead.id: (lead.score, lead.score_rule, lead.score_learned, lead.score_details)
+            for lead in leads
+        }
+        self.assertGreater(len({row[0] for row in from_records.values()}), 10, "varied scores")
+        self.assertTrue(all(row[2] for row in from_records.values()), "learned part present")
+        _scored, changed = leads._update_scores_where(
+            SQL("crm_lead.id IN %s", tuple(leads.ids)), [("id", "in", leads.ids)]
+        )
+        self.assertEqual(changed, 0, "the bulk rescoring finds nothing to change")
+        leads.invalidate_recordset()
+        for lead in leads:
+            self.assertEqual(
+                (lead.score, lead.score_rule, lead.score_learned, lead.score_details),
+                from_records[lead.id],
+                lead.name,
+            )
 
     def test_factors_are_learned_per_company(self):
         self._history(self.source_web, won=10, lost=10)
