@@ -1,5 +1,5 @@
 # The project's commands. See README.md.
-.PHONY: setup install test lint pot bench bench-data serve
+.PHONY: setup install test lint pot wheel bench bench-data serve
 
 setup:          ## install everything, build the demo database and serve it on :8069
 	tools/setup.sh
@@ -18,6 +18,9 @@ lint:           ## linters only (ruff, pylint-odoo), as the test command runs th
 
 pot:            ## regenerate the translation template i18n/crm_pipeline_optimizer.pot
 	tools/i18n.sh pot
+
+wheel:          ## build the addon's wheel into dist/ (odoo-addon-crm_pipeline_optimizer)
+	tools/wheel.sh build
 
 bench-data:     ## build the benchmark database: make bench-data N=200000 SEED=42
 	tools/bench.sh data

@@ -7,6 +7,7 @@
     "license": "LGPL-3",
     "author": "CRM Pipeline Optimizer developers",
     "depends": ["crm", "base_automation", "base_import"],
+    "external_dependencies": {"python": ["phonenumbers"]},
     "data": [
         "security/ir.model.access.csv",
         "security/crm_pipeline_optimizer_security.xml",

@@ -9,8 +9,10 @@
 #   4. on a database with the CRM apps a company installs beside crm (Sales, Website, Events,
 #      Live Chat, SMS, lead enrichment): their suites and Odoo's full-stack CRM performance
 #      suite, with the module;
-#   5. on a second database with crm's demo data: uninstall, check nothing is left, reinstall;
-#   6. the databases are dropped.
+#   5. the addon's wheel: built with whool, its contents checked, installed with pip into a
+#      fresh virtualenv beside Odoo, and the module installed from it;
+#   6. on a second database with crm's demo data: uninstall, check nothing is left, reinstall;
+#   7. the databases are dropped.
 # Exits non-zero on any failure; a missing dependency is a failure, never a skip.
 set -uo pipefail
 source "$(dirname "$0")/env.sh"
@@ -163,6 +165,19 @@ run_peer_suites() {
     fi
 }
 
+run_wheel_check() {
+    step "The wheel: built with whool, its contents, installed with pip, installed by Odoo"
+    local out line
+    out=$(bash "$PROJECT_DIR/tools/wheel.sh" check 2>&1)
+    echo "$out"
+    line=$(echo "$out" | tail -1)
+    WHEEL_PASSED=$(echo "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1/p')
+    WHEEL_FAILED=$(echo "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\2/p')
+    if [ -z "$WHEEL_PASSED" ]; then
+        WHEEL_PASSED=0 WHEEL_FAILED=1
+    fi
+}
+
 run_i18n_check() {
     step "Translation template is current"
     if bash "$PROJECT_DIR/tools/i18n.sh" check "$TEST_DB"; then
@@ -270,7 +285,7 @@ run_upgrade_check() {
 check_prerequisites
 UPGRADE_PASSED=0 UPGRADE_FAILED=0
 CONCURRENCY_PASSED=0 CONCURRENCY_FAILED=0 WORKERS_PASSED=0 WORKERS_FAILED=0
-PEERS_PASSED=0 PEERS_FAILED=0 PEERS_SKIPPED=0 I18N_PASSED=0 I18N_FAILED=0 CYCLE_PASSED=0 CYCLE_FAILED=0 LINT_FAILED=0 AT_INSTALL_PASSED=0 AT_INSTALL_FAILED=0 PYTEST_PASSED=0 PYTEST_FAILED=0 PYTEST_SKIPPED=0
+WHEEL_PASSED=0 WHEEL_FAILED=0 PEERS_PASSED=0 PEERS_FAILED=0 PEERS_SKIPPED=0 I18N_PASSED=0 I18N_FAILED=0 CYCLE_PASSED=0 CYCLE_FAILED=0 LINT_FAILED=0 AT_INSTALL_PASSED=0 AT_INSTALL_FAILED=0 PYTEST_PASSED=0 PYTEST_FAILED=0 PYTEST_SKIPPED=0
 cleanup() {
     for db in "$TEST_DB" "$CYCLE_DB" "$UPGRADE_DB" "$PEER_DB"; do
         dropdb --if-exists "$db" >/dev/null 2>&1
@@ -292,6 +307,7 @@ if [ "$AT_INSTALL_FAILED" -eq 0 ] || psql -lqt | cut -d'|' -f1 | grep -qw "$TEST
     run_i18n_check
 fi
 run_peer_suites
+run_wheel_check
 run_install_cycle
 run_upgrade_check
 if [ "$CYCLE_FAILED" -eq 0 ]; then
@@ -302,11 +318,12 @@ else
 fi
 
 # A skipped test is a test that did not run: it counts as a failure here.
-failed=$((LINT_FAILED + AT_INSTALL_FAILED + PYTEST_FAILED + PYTEST_SKIPPED + PEERS_FAILED + PEERS_SKIPPED + I18N_FAILED + CYCLE_FAILED + CONCURRENCY_FAILED + WORKERS_FAILED + UPGRADE_FAILED))
-passed=$((AT_INSTALL_PASSED + PYTEST_PASSED + PEERS_PASSED + I18N_PASSED + CYCLE_PASSED + CONCURRENCY_PASSED + WORKERS_PASSED + UPGRADE_PASSED))
+failed=$((LINT_FAILED + AT_INSTALL_FAILED + PYTEST_FAILED + PYTEST_SKIPPED + PEERS_FAILED + PEERS_SKIPPED + WHEEL_FAILED + I18N_FAILED + CYCLE_FAILED + CONCURRENCY_FAILED + WORKERS_FAILED + UPGRADE_FAILED))
+passed=$((AT_INSTALL_PASSED + PYTEST_PASSED + PEERS_PASSED + WHEEL_PASSED + I18N_PASSED + CYCLE_PASSED + CONCURRENCY_PASSED + WORKERS_PASSED + UPGRADE_PASSED))
 echo "linters failed: $LINT_FAILED; at_install: $AT_INSTALL_PASSED passed, $AT_INSTALL_FAILED failed;" \
     "pytest (module, $ODOO_SUITES): $PYTEST_PASSED passed, $PYTEST_FAILED failed, $PYTEST_SKIPPED skipped;" \
     "CRM apps' suites and test_crm_full: $PEERS_PASSED passed, $PEERS_FAILED failed, $PEERS_SKIPPED skipped;" \
+    "wheel: $WHEEL_PASSED passed, $WHEEL_FAILED failed;" \
     "translation template: $I18N_PASSED passed, $I18N_FAILED failed;" \
     "install cycle: $CYCLE_PASSED passed, $CYCLE_FAILED failed;" \
     "concurrency: $CONCURRENCY_PASSED passed, $CONCURRENCY_FAILED failed;" \
