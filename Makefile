@@ -13,7 +13,7 @@ serve:          ## serve the demo database
 test:           ## every test and linter; the last line is the summary
 	tools/test.sh
 
-lint:           ## linters only (ruff, pylint-odoo), as the test command runs them
+lint:           ## linters only: the pre-commit hooks, as the test command runs them
 	bash tools/test.sh --lint-only
 
 pot:            ## regenerate the translation template i18n/crm_pipeline_optimizer.pot

@@ -12,7 +12,6 @@ from . import crm_lead_duplicate
 from . import crm_lead_merge
 from . import crm_lead_merge_log
 from . import crm_lead_import
-from . import base_import_import
 from . import crm_lead_dashboard
 from . import crm_pipeline_dashboard
 from . import crm_lead_duplicate_exclusion

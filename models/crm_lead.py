@@ -54,7 +54,6 @@ class CrmLead(models.Model):
         """Qualification facts often come from web forms and integrations through the
         external API: refuse a wrong type with a message naming the fact, rather than a
         database or conversion error."""
-        _ = self.env._
         for fname in QUALIFICATION_FIELDS & set(vals):
             value, field = vals[fname], self._fields[fname]
             if field.type == "boolean":
@@ -69,7 +68,7 @@ class CrmLead(models.Model):
                 )
             if not valid:
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "“%(value)s” is not a valid value for %(fact)s.",
                         value=value,
                         fact=field._description_string(self.env),

@@ -144,14 +144,13 @@ class CrmLead(models.Model):
 
     @api.model
     def _match_reason_labels(self):
-        _ = self.env._
         return {
-            MATCH_EMAIL: _("Same email"),
-            MATCH_PHONE: _("Same phone"),
-            MATCH_COMPANY: _("Same company name"),
-            MATCH_FUZZY_COMPANY: _("Similar company name"),
-            MATCH_CONTACT: _("Same contact name"),
-            MATCH_DOMAIN: _("Same internet domain"),
+            MATCH_EMAIL: self.env._("Same email"),
+            MATCH_PHONE: self.env._("Same phone"),
+            MATCH_COMPANY: self.env._("Same company name"),
+            MATCH_FUZZY_COMPANY: self.env._("Similar company name"),
+            MATCH_CONTACT: self.env._("Same contact name"),
+            MATCH_DOMAIN: self.env._("Same internet domain"),
         }
 
     def _similar_leads_by_lead(self):

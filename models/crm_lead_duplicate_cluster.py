@@ -42,7 +42,7 @@ class CrmLeadDuplicateCluster(models.Model):
     _description = "Duplicate Leads"
     _order = "confidence desc, lead_count desc, id"
 
-    company_id = fields.Many2one("res.company", string="Company", index=True, readonly=True)
+    company_id = fields.Many2one("res.company", index=True, readonly=True)
     lead_ids = fields.Many2many(
         "crm.lead",
         "crm_lead_duplicate_cluster_lead_rel",

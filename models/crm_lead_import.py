@@ -38,7 +38,10 @@ class CrmLead(models.Model):
             records = super()._load_records_create(vals_list)
             self._import_list_for_review(records, matches)
             return records
-        return self._import_create_or_merge(vals_list, matches, merge=mode == "merge")
+        new_indexes = [index for index in range(len(vals_list)) if index not in matches]
+        created = super()._load_records_create([vals_list[index] for index in new_indexes])
+        lead_of_row = dict(zip(new_indexes, created.ids, strict=True))
+        return self._import_merge_or_skip(vals_list, matches, lead_of_row, merge=mode == "merge")
 
     # ------------------------------------------------------------------ matching
     def _import_row_keys(self, vals):
@@ -153,12 +156,10 @@ class CrmLead(models.Model):
             lead_domain=[("id", "in", list(lead_ids))]
         )
 
-    def _import_create_or_merge(self, vals_list, matches, merge):
-        """Creates the rows that match nothing; the others are merged into what they match
-        (`merge`) or skipped. Returns, for each row, the lead that stands for it."""
-        new_indexes = [index for index in range(len(vals_list)) if index not in matches]
-        created = super()._load_records_create([vals_list[index] for index in new_indexes])
-        lead_of_row = dict(zip(new_indexes, created.ids, strict=True))
+    def _import_merge_or_skip(self, vals_list, matches, lead_of_row, merge):
+        """The rows that match a lead (`matches`) are merged into it (`merge`) or skipped;
+        `lead_of_row` holds the leads created for the others. Returns, for each row, the
+        lead that stands for it."""
         for index in sorted(matches):
             kind, target, _bits = matches[index]
             lead_id = target if kind == "lead" else lead_of_row[target]

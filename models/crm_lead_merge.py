@@ -69,15 +69,14 @@ class CrmLead(models.Model):
 
     def _check_merge(self, master):
         """Refuses a merge that would mix companies, two sales, or bury an open deal."""
-        _ = self.env._
         if len(self) < 2:
-            raise UserError(_("Select at least two leads or opportunities to merge."))
+            raise UserError(self.env._("Select at least two leads or opportunities to merge."))
         if master not in self:
-            raise UserError(_("The record to keep must be one of the records merged."))
+            raise UserError(self.env._("The record to keep must be one of the records merged."))
         # A record without a company belongs to none: it may join one company's records.
         if len(self.company_id) > 1:
             raise UserError(
-                _(
+                self.env._(
                     "Leads of different companies are never merged: %(leads)s.",
                     leads=", ".join(
                         f"{lead.display_name} ({lead.company_id.name or '—'})" for lead in self
@@ -87,18 +86,20 @@ class CrmLead(models.Model):
         won = self.filtered(lambda lead: lead.stage_id.is_won)
         if len(won) > 1:
             raise UserError(
-                _(
+                self.env._(
                     "Two won deals are two sales: they are not merged (%(deals)s).",
                     deals=", ".join(won.mapped("display_name")),
                 )
             )
         if won and won != master:
             raise UserError(
-                _("A won deal is the record kept by a merge: keep %(deal)s.", deal=won.name)
+                self.env._(
+                    "A won deal is the record kept by a merge: keep %(deal)s.", deal=won.name
+                )
             )
         if not master.active and (self - master).filtered("active"):
             raise UserError(
-                _(
+                self.env._(
                     "An open lead is not merged into a lost one: keep an open record, or "
                     "restore %(lead)s first.",
                     lead=master.name,
@@ -368,13 +369,12 @@ class CrmLead(models.Model):
         which record they came from, as crm's merge writes it. Returns [(message id, lead
         it came from, subject before)]."""
         mark = "\x1f"
-        _ = self.env._
         labels = SQL(", ").join(
             SQL(
                 "(%s, %s, %s)",
                 lead.id,
-                _("From %(source_name)s", source_name=lead.name),
-                _(
+                self.env._("From %(source_name)s", source_name=lead.name),
+                self.env._(
                     "From %(source_name)s: %(source_subject)s",
                     source_name=lead.name,
                     source_subject=mark,
@@ -547,25 +547,24 @@ class CrmLead(models.Model):
     def _merge_post_summary(self, others, provenance, moved, log):
         """A note on the merged record: which records it absorbed, which values came from
         which of them, and how much history moved."""
-        _ = self.env._
         rows = Markup("").join(
             Markup("<li>%s</li>")
-            % _(
+            % self.env._(
                 "%(name)s (#%(id)s) — %(state)s, %(stage)s, %(salesperson)s, %(revenue)s",
                 name=lead.name,
                 id=lead.id,
-                state=_("won")
+                state=self.env._("won")
                 if lead.stage_id.is_won
-                else (_("lost") if not lead.active else _("open")),
+                else (self.env._("lost") if not lead.active else self.env._("open")),
                 stage=lead.stage_id.name or "",
-                salesperson=lead.user_id.name or _("no salesperson"),
+                salesperson=lead.user_id.name or self.env._("no salesperson"),
                 revenue=tools.format_amount(self.env, lead.expected_revenue, lead.company_currency),
             )
             for lead in others
         )
         filled = Markup("").join(
             Markup("<li>%s</li>")
-            % _(
+            % self.env._(
                 "%(field)s: %(value)s (from %(origin)s)",
                 field=label,
                 value=value,
@@ -573,19 +572,19 @@ class CrmLead(models.Model):
             )
             for label, value, source in provenance
         )
-        counts = _(
+        counts = self.env._(
             "Moved here — messages: %(messages)s, activities: %(activities)s, "
             "attachments: %(attachments)s, followers: %(followers)s.",
             **moved,
         )
         body = Markup("<p>%s</p><ul>%s</ul>") % (
-            _("Records merged into this one (%(count)s):", count=len(others)),
+            self.env._("Records merged into this one (%(count)s):", count=len(others)),
             rows,
         )
         if filled:
-            body += Markup("<p>%s</p><ul>%s</ul>") % (_("Filled in from them:"), filled)
+            body += Markup("<p>%s</p><ul>%s</ul>") % (self.env._("Filled in from them:"), filled)
         body += Markup("<p>%s</p>") % counts
-        body += Markup("<p>%s</p>") % _(
+        body += Markup("<p>%s</p>") % self.env._(
             "Wrong merge? Undo Merge, at the top of this record, brings the merged records "
             "back as they were, until %(date)s.",
             date=tools.format_date(self.env, log.undo_deadline),

@@ -30,7 +30,7 @@ class CrmLeadMergeLog(models.Model):
     master_id = fields.Many2one(
         "crm.lead", string="Kept Record", ondelete="set null", index=True, readonly=True
     )
-    company_id = fields.Many2one("res.company", string="Company", readonly=True, index=True)
+    company_id = fields.Many2one("res.company", readonly=True, index=True)
     user_id = fields.Many2one("res.users", string="Merged By", readonly=True)
     merged_count = fields.Integer(string="Records Merged", readonly=True)
     merged_names = fields.Text(string="Merged Records", readonly=True)
@@ -43,7 +43,7 @@ class CrmLeadMergeLog(models.Model):
         help="The merge can be undone until then (Settings: Undo Merges Within).",
     )
     date_undone = fields.Datetime(string="Undone On", readonly=True)
-    undone_by_id = fields.Many2one("res.users", string="Undone By", readonly=True)
+    undone_by_id = fields.Many2one("res.users", readonly=True)
     summary_message_id = fields.Many2one("mail.message", ondelete="set null", readonly=True)
     journal = fields.Json(readonly=True)
 
@@ -118,16 +118,15 @@ class CrmLeadMergeLog(models.Model):
         return True
 
     def _check_undoable(self):
-        _ = self.env._
         if self.state != "merged":
-            raise UserError(_("This merge was already undone."))
+            raise UserError(self.env._("This merge was already undone."))
         if not self.master_id:
             raise UserError(
-                _("This merge can no longer be undone: the record kept was deleted since.")
+                self.env._("This merge can no longer be undone: the record kept was deleted since.")
             )
         if fields.Datetime.now() >= self.undo_deadline:
             raise UserError(
-                _(
+                self.env._(
                     "This merge can no longer be undone: merges can be undone for "
                     "%(days)s days, until %(date)s.",
                     days=(self.company_id or self.env.company).merge_undo_days,
@@ -138,7 +137,7 @@ class CrmLeadMergeLog(models.Model):
         existing = self.env["res.company"].sudo().browse(company_ids).exists()
         if len(existing) != len(company_ids):
             raise UserError(
-                _(
+                self.env._(
                     "This merge can no longer be undone: the company of a merged record "
                     "was deleted since."
                 )
@@ -308,11 +307,10 @@ class CrmLeadMergeLog(models.Model):
             master.write(values)
 
     def _post_undone(self, journal, master):
-        _ = self.env._
         restored = self.env["crm.lead"].browse([row["id"] for row in journal["leads"]])
         master.message_post(
             body=Markup("<p>%s</p>")
-            % _(
+            % self.env._(
                 "Merge undone by %(user)s: %(count)s records back as they were (%(names)s).",
                 user=self.env.user.name,
                 count=len(restored),
@@ -323,6 +321,8 @@ class CrmLeadMergeLog(models.Model):
         restored._message_log_batch(
             bodies=dict.fromkeys(
                 restored.ids,
-                _("Restored: the merge into %(lead)s was undone.", lead=master.display_name),
+                self.env._(
+                    "Restored: the merge into %(lead)s was undone.", lead=master.display_name
+                ),
             )
         )

@@ -650,7 +650,9 @@ class CrmLead(models.Model):
                             return
                         env["crm.lead"]._score_batch_settings()
                         results[index] = getattr(env[model], method)(*args)
-                        cr.commit()
+                        # Each batch is its own transaction: a failed one rolls back
+                        # alone and the next run picks it up again.
+                        cr.commit()  # pylint: disable=invalid-commit
             except Exception as error:  # re-raised in the caller's thread below
                 errors.append(error)
 

@@ -191,7 +191,7 @@ class CrmPipelineFigure(models.Model):
     )
     source_id = fields.Many2one("utm.source", readonly=True)
     type = fields.Selection([("lead", "Lead"), ("opportunity", "Opportunity")], readonly=True)
-    stage_id = fields.Many2one("crm.stage", string="Stage", readonly=True)
+    stage_id = fields.Many2one("crm.stage", readonly=True)
     active = fields.Boolean(readonly=True)
     is_lost = fields.Boolean(string="Lost", readonly=True)
     lost_reason_id = fields.Many2one("crm.lost.reason", readonly=True)

@@ -50,13 +50,17 @@ pg_ready() {
 
 # The addon as Odoo sees it: a directory named after the module whose entries link to the
 # checkout's, hidden ones (.venv, .build, .git) left out. A link to the whole checkout would
-# put .build inside itself: Odoo's translation export, which follows links, would never end.
+# put .build inside itself: Odoo's translation export, which follows links, would never end;
+# node_modules (the linters' packages) would be read by it too.
 link_addon() {
     local target=$ADDONS_DIR/$MODULE entry
     [ -L "$target" ] && rm "$target"
     mkdir -p "$target"
     find "$target" -maxdepth 1 -type l -delete
     for entry in "$PROJECT_DIR"/*; do
+        case $(basename "$entry") in
+            node_modules | dist) continue ;; # the linters' packages, built wheels
+        esac
         ln -sfn "$entry" "$target/$(basename "$entry")"
     done
 }

@@ -57,6 +57,13 @@ install_rtlcss() {
     command -v rtlcss >/dev/null || die "rtlcss was installed but is not on PATH"
 }
 
+# The JavaScript and XML linters (ESLint with Odoo's rules, Prettier and its XML plugin),
+# at the versions package-lock.json pins, in node_modules.
+install_node_linters() {
+    step "Installing the JavaScript and XML linters (npm ci)"
+    (cd "$PROJECT_DIR" && npm ci --silent --no-audit --no-fund) || die "npm ci failed"
+}
+
 find_odoo_source() {
     if odoo_src_ok; then
         return
@@ -119,6 +126,7 @@ build_demo_database() {
 install_debian_packages
 start_postgresql
 install_rtlcss
+install_node_linters
 find_odoo_source
 create_virtualenv
 write_odoo_config

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every check of the project and prints one summary line last:
-#   1. linters (ruff, pylint-odoo);
+#   1. linters: the pre-commit hooks (ruff, pylint-odoo, OCA's checks, prettier, eslint);
 #   2. a throwaway database where the module installs with Odoo's test mode on
 #      (at_install tests run inside the install, as on a real server);
 #   3. pytest-odoo on that database over tests/ (post_install tests and browser tours in
@@ -41,6 +41,7 @@ check_prerequisites() {
     command -v chromium >/dev/null || missing+=("Debian's chromium, for browser tours (run: make setup)")
     command -v wkhtmltopdf >/dev/null || missing+=("wkhtmltopdf, for PDF reports (run: make setup)")
     command -v rtlcss >/dev/null || missing+=("rtlcss, for right-to-left stylesheets (run: make setup)")
+    [ -x "$PROJECT_DIR/node_modules/.bin/eslint" ] || missing+=("the JavaScript linters in node_modules (run: make setup)")
     if [ -x "$PYTHON" ]; then
         "$PYTHON" -c "import websocket" 2>/dev/null \
             || missing+=("websocket-client in the virtualenv: without it Odoo skips every tour")
@@ -53,13 +54,10 @@ check_prerequisites() {
 }
 
 run_linters() {
-    step "Linters"
-    local failed=0
-    "$VENV/bin/ruff" check "$PROJECT_DIR" || failed=$((failed + 1))
-    "$VENV/bin/ruff" format --check "$PROJECT_DIR" || failed=$((failed + 1))
-    (cd "$ADDONS_DIR" && "$VENV/bin/pylint" --rcfile="$PROJECT_DIR/.pylintrc" --disable=missing-readme \
-        "$MODULE") || failed=$((failed + 1))
-    LINT_FAILED=$failed
+    step "Linters: the pre-commit hooks (ruff, pylint-odoo, OCA's checks, prettier, eslint)"
+    LINT_FAILED=0
+    (cd "$PROJECT_DIR" && VENV=$VENV "$VENV/bin/pre-commit" run --all-files --show-diff-on-failure \
+        --color=never) || LINT_FAILED=1
 }
 
 install_with_at_install_tests() {

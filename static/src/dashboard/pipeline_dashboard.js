@@ -1,4 +1,12 @@
-import { Component, onMounted, onPatched, onWillStart, onWillUnmount, useRef, useState } from "@odoo/owl";
+import {
+    Component,
+    onMounted,
+    onPatched,
+    onWillStart,
+    onWillUnmount,
+    useRef,
+    useState,
+} from "@odoo/owl";
 import { loadBundle } from "@web/core/assets";
 import { _t } from "@web/core/l10n/translation";
 import { localization } from "@web/core/l10n/localization";
@@ -12,10 +20,24 @@ const KPI_DEFINITIONS = [
     { name: "deal_size", label: _t("Average deal size"), unit: "money" },
     { name: "cycle_days", label: _t("Sales cycle"), unit: "days", lowerIsBetter: true },
     { name: "coverage", label: _t("Pipeline coverage"), unit: "x" },
-    { name: "activity_to_close", label: _t("Activities per won deal"), unit: "", lowerIsBetter: true },
+    {
+        name: "activity_to_close",
+        label: _t("Activities per won deal"),
+        unit: "",
+        lowerIsBetter: true,
+    },
 ];
 
-const CHART_COLORS = ["#017e84", "#714b67", "#e6a117", "#3c8dbc", "#d9534f", "#5cb85c", "#8e7cc3", "#999999"];
+const CHART_COLORS = [
+    "#017e84",
+    "#714b67",
+    "#e6a117",
+    "#3c8dbc",
+    "#d9534f",
+    "#5cb85c",
+    "#8e7cc3",
+    "#999999",
+];
 
 export class PipelineDashboard extends Component {
     static template = "crm_pipeline_optimizer.PipelineDashboard";
@@ -73,10 +95,19 @@ export class PipelineDashboard extends Component {
             return "—";
         }
         if (unit === "money") {
-            return formatMonetary(value, { currencyId: this.state.data.currency_id, digits: [16, 0] });
+            return formatMonetary(value, {
+                currencyId: this.state.data.currency_id,
+                digits: [16, 0],
+            });
         }
         const number = formatFloat(value, { digits: [16, unit === "x" ? 2 : 1] });
-        return unit === "%" ? `${number} %` : unit === "x" ? `${number}×` : unit === "days" ? _t("%s days", number) : number;
+        return unit === "%"
+            ? `${number} %`
+            : unit === "x"
+            ? `${number}×`
+            : unit === "days"
+            ? _t("%s days", number)
+            : number;
     }
 
     get kpiCards() {
@@ -92,7 +123,8 @@ export class PipelineDashboard extends Component {
             if (kpi.value !== null && kpi.previous !== null && kpi.value !== kpi.previous) {
                 trend = kpi.value > kpi.previous ? "up" : "down";
             }
-            const better = trend === "flat" ? null : (trend === "up") !== Boolean(definition.lowerIsBetter);
+            const better =
+                trend === "flat" ? null : (trend === "up") !== Boolean(definition.lowerIsBetter);
             return {
                 ...definition,
                 value: this.formatValue(kpi.value, definition.unit),
@@ -113,10 +145,30 @@ export class PipelineDashboard extends Component {
     get summary() {
         const kpis = this.state.data.kpis;
         return [
-            { name: "won_count", label: _t("Won"), value: kpis.won_count.value, domain: kpis.won_count.domain },
-            { name: "lost_count", label: _t("Lost"), value: kpis.lost_count.value, domain: kpis.lost_count.domain },
-            { name: "open_count", label: _t("Open opportunities"), value: kpis.open_count.value, domain: kpis.open_count.domain },
-            { name: "created_count", label: _t("New leads"), value: kpis.created_count.value, domain: kpis.created_count.domain },
+            {
+                name: "won_count",
+                label: _t("Won"),
+                value: kpis.won_count.value,
+                domain: kpis.won_count.domain,
+            },
+            {
+                name: "lost_count",
+                label: _t("Lost"),
+                value: kpis.lost_count.value,
+                domain: kpis.lost_count.domain,
+            },
+            {
+                name: "open_count",
+                label: _t("Open opportunities"),
+                value: kpis.open_count.value,
+                domain: kpis.open_count.domain,
+            },
+            {
+                name: "created_count",
+                label: _t("New leads"),
+                value: kpis.created_count.value,
+                domain: kpis.created_count.domain,
+            },
         ];
     }
 
@@ -188,7 +240,13 @@ export class PipelineDashboard extends Component {
                 type: "bar",
                 data: {
                     labels: stages.map((row) => row.label),
-                    datasets: [{ label: _t("Expected revenue"), data: stages.map((row) => row.amount), backgroundColor: CHART_COLORS[0] }],
+                    datasets: [
+                        {
+                            label: _t("Expected revenue"),
+                            data: stages.map((row) => row.amount),
+                            backgroundColor: CHART_COLORS[0],
+                        },
+                    ],
                 },
                 options: { scales: { x: {}, y: { beginAtZero: true } } },
             },
@@ -204,7 +262,10 @@ export class PipelineDashboard extends Component {
                     label: source,
                     backgroundColor: CHART_COLORS[index % CHART_COLORS.length],
                     data: months.map(
-                        (month) => charts.leads_by_source.find((row) => row.month === month && row.label === source)?.count || 0
+                        (month) =>
+                            charts.leads_by_source.find(
+                                (row) => row.month === month && row.label === source
+                            )?.count || 0
                     ),
                 })),
             },
@@ -217,7 +278,9 @@ export class PipelineDashboard extends Component {
                 type: "doughnut",
                 data: {
                     labels: lost.map((row) => row.label),
-                    datasets: [{ data: lost.map((row) => row.count), backgroundColor: CHART_COLORS }],
+                    datasets: [
+                        { data: lost.map((row) => row.count), backgroundColor: CHART_COLORS },
+                    ],
                 },
             },
             lost
@@ -228,8 +291,16 @@ export class PipelineDashboard extends Component {
             data: {
                 labels: activities.map((row) => row.label),
                 datasets: [
-                    { label: _t("Planned"), data: activities.map((row) => row.planned), backgroundColor: CHART_COLORS[2] },
-                    { label: _t("Done"), data: activities.map((row) => row.done), backgroundColor: CHART_COLORS[5] },
+                    {
+                        label: _t("Planned"),
+                        data: activities.map((row) => row.planned),
+                        backgroundColor: CHART_COLORS[2],
+                    },
+                    {
+                        label: _t("Done"),
+                        data: activities.map((row) => row.done),
+                        backgroundColor: CHART_COLORS[5],
+                    },
                 ],
             },
             options: { indexAxis: "y", scales: { x: { beginAtZero: true }, y: {} } },
@@ -239,7 +310,14 @@ export class PipelineDashboard extends Component {
             type: "line",
             data: {
                 labels: win.map((row) => row.month.slice(0, 7)),
-                datasets: [{ label: _t("Days to win"), data: win.map((row) => row.days), borderColor: CHART_COLORS[1], tension: 0.2 }],
+                datasets: [
+                    {
+                        label: _t("Days to win"),
+                        data: win.map((row) => row.days),
+                        borderColor: CHART_COLORS[1],
+                        tension: 0.2,
+                    },
+                ],
             },
             options: { scales: { x: {}, y: { beginAtZero: true } } },
         });

@@ -10,7 +10,8 @@ registry.category("web_tour.tours").add("crm_pipeline_optimizer_lead_scoring", {
         },
         {
             content: "A fresh opportunity scores 0 / 100",
-            trigger: "div[name=opportunity_score]:contains(/ 100) .o_field_widget[name=score]:contains(0)",
+            trigger:
+                "div[name=opportunity_score]:contains(/ 100) .o_field_widget[name=score]:contains(0)",
         },
         {
             content: "Open the Qualification tab",
@@ -34,7 +35,8 @@ registry.category("web_tour.tours").add("crm_pipeline_optimizer_lead_scoring", {
         },
         {
             content: "The score follows at once: 30 + 25",
-            trigger: ".o_form_saved div[name=opportunity_score] .o_field_widget[name=score]:contains(55)",
+            trigger:
+                ".o_form_saved div[name=opportunity_score] .o_field_widget[name=score]:contains(55)",
         },
         {
             content: "The explanation names each criterion and its points",

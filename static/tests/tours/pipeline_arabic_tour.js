@@ -9,11 +9,13 @@ registry.category("web_tour.tours").add("crm_pipeline_optimizer_arabic", {
         },
         {
             content: "The stale marker speaks Arabic",
-            trigger: ".o_kanban_record:contains(Arabic stuck deal) .o_pipeline_stale:contains(راكدة)",
+            trigger:
+                ".o_kanban_record:contains(Arabic stuck deal) .o_pipeline_stale:contains(راكدة)",
         },
         {
             content: "The overdue days are on the card",
-            trigger: ".o_kanban_record:contains(Arabic stuck deal) .o_pipeline_days_in_stage.text-bg-danger:contains(30)",
+            trigger:
+                ".o_kanban_record:contains(Arabic stuck deal) .o_pipeline_days_in_stage.text-bg-danger:contains(30)",
         },
         {
             content: "The card's badges sit at the start of the line, on the right",
@@ -41,7 +43,8 @@ registry.category("web_tour.tours").add("crm_pipeline_optimizer_arabic", {
         },
         {
             content: "Open the dashboard from the menu",
-            trigger: ".o_main_navbar a[data-menu-xmlid='crm_pipeline_optimizer.crm_pipeline_dashboard_menu']",
+            trigger:
+                ".o_main_navbar a[data-menu-xmlid='crm_pipeline_optimizer.crm_pipeline_dashboard_menu']",
             run: "click",
         },
         {
@@ -68,7 +71,8 @@ registry.category("web_tour.tours").add("crm_pipeline_optimizer_persian", {
         },
         {
             content: "The stale marker speaks Persian",
-            trigger: ".o_kanban_record:contains(Arabic stuck deal) .o_pipeline_stale:contains(راکد)",
+            trigger:
+                ".o_kanban_record:contains(Arabic stuck deal) .o_pipeline_stale:contains(راکد)",
         },
         {
             content: "Open the deal",

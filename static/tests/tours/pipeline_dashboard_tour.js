@@ -66,7 +66,8 @@ registry.category("web_tour.tours").add("crm_pipeline_optimizer_dashboard_manage
         },
         {
             content: "Both won deals are listed",
-            trigger: ".o_list_view:has(.o_data_row:contains(Won 1)):has(.o_data_row:contains(Won 2))",
+            trigger:
+                ".o_list_view:has(.o_data_row:contains(Won 1)):has(.o_data_row:contains(Won 2))",
         },
     ],
 });

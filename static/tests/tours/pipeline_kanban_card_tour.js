@@ -14,7 +14,8 @@ registry.category("web_tour.tours").add("crm_pipeline_optimizer_kanban_card", {
         },
         {
             content: "… and shows its score",
-            trigger: ".o_kanban_record:contains(Tour stuck deal) .o_pipeline_score_badge:contains(30)",
+            trigger:
+                ".o_kanban_record:contains(Tour stuck deal) .o_pipeline_score_badge:contains(30)",
         },
         {
             content: "A fresh deal is on track and not stale",

@@ -1,6 +1,6 @@
 from odoo import models
 
-from .crm_lead_import import (
+from ..models.crm_lead_import import (
     IMPORT_DUPLICATE_MODES,
     IMPORT_DUPLICATES_CONTEXT_KEY,
     IMPORT_REPORT_CONTEXT_KEY,
@@ -31,21 +31,20 @@ class BaseImportImport(models.TransientModel):
         return result
 
     def _duplicates_report_message(self, report, mode):
-        _ = self.env._
         action = {
-            "review": _("they will be imported and listed for review in Duplicates"),
-            "merge": _("they will be merged into the leads they match"),
-            "skip": _("they will be skipped"),
+            "review": self.env._("they will be imported and listed for review in Duplicates"),
+            "merge": self.env._("they will be merged into the leads they match"),
+            "skip": self.env._("they will be skipped"),
         }[mode]
         shown = "; ".join(
-            _("row %(row)s: %(match)s", row=row, match=match)
+            self.env._("row %(row)s: %(match)s", row=row, match=match)
             for row, match in report[:REPORTED_ROWS]
         )
         if len(report) > REPORTED_ROWS:
             shown += "; …"
         return {
             "type": "info",
-            "message": _(
+            "message": self.env._(
                 "%(count)s rows match existing leads or earlier rows, %(action)s: %(rows)s.",
                 count=len(report),
                 action=action,
