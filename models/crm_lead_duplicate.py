@@ -227,6 +227,7 @@ class CrmLead(models.Model):
                 similar[lead_id][other_id] = bits
         return similar
 
+    @api.readonly
     def action_show_similar_leads(self):
         """The similar leads, with this one first, each saying why it is similar."""
         self.ensure_one()

@@ -488,6 +488,7 @@ class CrmPipelineDashboard(models.AbstractModel):
 
     # ------------------------------------------------------------------ public
     @api.model
+    @api.readonly
     def get_dashboard_data(self, period="month", team_id=None, user_id=None):
         """Everything the dashboard shows, for the reader's role and filters."""
         self._check_dashboard_filters(period, team_id, user_id)

@@ -33,6 +33,7 @@ class CrmTeam(models.Model):
         self.ensure_one()
         return self.env["crm.pipeline.dashboard"]._team_health(self, period)
 
+    @api.readonly
     def action_print_pipeline_health(self):
         return self.env.ref("crm_pipeline_optimizer.action_report_pipeline_health").report_action(
             self

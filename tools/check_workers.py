@@ -11,28 +11,14 @@ per check and ends with "N passed, N failed".
 
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from http.cookiejar import CookieJar
 
 import psycopg2
+from odoo_rpc import KANBAN_FIELDS, Client, free_port, start_server, stop_server, wait_for_server
 
-KANBAN_FIELDS = {
-    "name": {},
-    "stage_id": {"fields": {"display_name": {}}},
-    "priority": {},
-    "score": {},
-    "days_in_stage": {},
-    "sla_state": {},
-    "is_stale": {},
-    "user_id": {"fields": {"display_name": {}}},
-}
 STALE_LEADS = 5
 CRON_WAIT = 150  # seconds: cron workers poll the jobs every minute
 
@@ -42,56 +28,6 @@ results = []
 def check(name, ok, detail=""):
     results.append(ok)
     print(f"{'ok' if ok else 'FAILED'}: {name}{' — ' + str(detail) if detail and not ok else ''}")
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Client:
-    """One browser session: JSON-RPC with its own cookie."""
-
-    def __init__(self, base):
-        self.base = base
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
-
-    def rpc(self, path, params):
-        body = json.dumps({"jsonrpc": "2.0", "method": "call", "params": params}).encode()
-        request = urllib.request.Request(
-            self.base + path, body, {"Content-Type": "application/json"}
-        )
-        with self.opener.open(request, timeout=60) as response:
-            reply = json.load(response)
-        if "error" in reply:
-            raise RuntimeError(reply["error"].get("data", {}).get("message", reply["error"]))
-        return reply["result"]
-
-    def login(self, database):
-        return self.rpc(
-            "/web/session/authenticate", {"db": database, "login": "admin", "password": "admin"}
-        )
-
-    def call(self, model, method, *args, **kwargs):
-        return self.rpc(
-            f"/web/dataset/call_kw/{model}/{method}",
-            {"model": model, "method": method, "args": list(args), "kwargs": kwargs},
-        )
-
-
-def wait_for_server(base, process, seconds=90):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        try:
-            with urllib.request.urlopen(base + "/web/login", timeout=5) as response:
-                if response.status == 200:
-                    return True
-        except OSError:
-            time.sleep(1)
-    return False
 
 
 def make_stale_leads(database):
@@ -127,34 +63,19 @@ def main(odoo_bin, config, database):
                                AND name = 'ir_cron_crm_lead_stale_followup')"""
         )
     log_path = os.path.join(tempfile.gettempdir(), f"odoo-workers-{port}.log")
-    with open(log_path, "w", encoding="utf-8") as log_file:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                odoo_bin,
-                "-c",
-                config,
-                "-d",
-                database,
-                "--db-filter",
-                f"^{database}$",
-                "--workers",
-                "4",
-                "--max-cron-threads",
-                "2",
-                "--http-interface",
-                "127.0.0.1",
-                "--http-port",
-                str(port),
-                "--gevent-port",
-                str(free_port()),
-                "--log-level",
-                "info",
-            ],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = start_server(
+        odoo_bin,
+        config,
+        database,
+        port,
+        log_path,
+        "--workers",
+        "4",
+        "--max-cron-threads",
+        "2",
+        "--log-level",
+        "info",
+    )
     try:
         up = wait_for_server(base, process)
         check("the server starts with 4 HTTP workers and 2 cron workers", up, log_path)
@@ -213,11 +134,7 @@ def main(odoo_bin, config, database):
             errors = [line for line in lines if " ERROR " in line or " CRITICAL " in line]
         check("no error in the server's log", not errors, "".join(errors[:5]))
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_server(process)
         passed = sum(results)
         print(f"{passed} passed, {len(results) - passed} failed")
 

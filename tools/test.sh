@@ -12,6 +12,7 @@
 #   5. the addon's wheel: built with whool, its contents checked, installed with pip into a
 #      fresh virtualenv beside Odoo, and the module installed from it;
 #   6. on a second database with crm's demo data: uninstall, check nothing is left, reinstall;
+#      then concurrency, Odoo with workers, and a read replica (a hot standby started here);
 #   7. the databases are dropped.
 # Exits non-zero on any failure; a missing dependency is a failure, never a skip.
 set -uo pipefail
@@ -242,6 +243,20 @@ run_workers_check() {
     fi
 }
 
+run_replica_check() {
+    step "A read replica: a hot standby of PostgreSQL, Odoo with --db_replica_host"
+    local log=$LOG_DIR/replica.log line
+    PYTHONPATH="$ODOO_SRC" "$PYTHON" "$PROJECT_DIR/tools/check_replica.py" "$ODOO_SRC/odoo-bin" \
+        "$ODOO_CONF" "$CYCLE_DB" 2>"$log.stderr" | tee "$log"
+    line=$(tail -1 "$log")
+    REPLICA_PASSED=$(echo "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1/p')
+    REPLICA_FAILED=$(echo "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\2/p')
+    if [ -z "$REPLICA_PASSED" ]; then
+        echo "The replica check did not finish; see $log.stderr" >&2
+        REPLICA_PASSED=0 REPLICA_FAILED=1
+    fi
+}
+
 # The first released version of the module (the first submission that landed, a88fb54),
 # kept as a git bundle so that the check does not depend on the clone's history.
 FIRST_RELEASE_BUNDLE=$PROJECT_DIR/tools/first_release.bundle
@@ -282,7 +297,7 @@ run_upgrade_check() {
 
 check_prerequisites
 UPGRADE_PASSED=0 UPGRADE_FAILED=0
-CONCURRENCY_PASSED=0 CONCURRENCY_FAILED=0 WORKERS_PASSED=0 WORKERS_FAILED=0
+CONCURRENCY_PASSED=0 CONCURRENCY_FAILED=0 WORKERS_PASSED=0 WORKERS_FAILED=0 REPLICA_PASSED=0 REPLICA_FAILED=0
 WHEEL_PASSED=0 WHEEL_FAILED=0 PEERS_PASSED=0 PEERS_FAILED=0 PEERS_SKIPPED=0 I18N_PASSED=0 I18N_FAILED=0 CYCLE_PASSED=0 CYCLE_FAILED=0 LINT_FAILED=0 AT_INSTALL_PASSED=0 AT_INSTALL_FAILED=0 PYTEST_PASSED=0 PYTEST_FAILED=0 PYTEST_SKIPPED=0
 cleanup() {
     for db in "$TEST_DB" "$CYCLE_DB" "$UPGRADE_DB" "$PEER_DB"; do
@@ -311,13 +326,14 @@ run_upgrade_check
 if [ "$CYCLE_FAILED" -eq 0 ]; then
     run_concurrency_check
     run_workers_check
+    run_replica_check
 else
-    CONCURRENCY_FAILED=1 WORKERS_FAILED=1
+    CONCURRENCY_FAILED=1 WORKERS_FAILED=1 REPLICA_FAILED=1
 fi
 
 # A skipped test is a test that did not run: it counts as a failure here.
-failed=$((LINT_FAILED + AT_INSTALL_FAILED + PYTEST_FAILED + PYTEST_SKIPPED + PEERS_FAILED + PEERS_SKIPPED + WHEEL_FAILED + I18N_FAILED + CYCLE_FAILED + CONCURRENCY_FAILED + WORKERS_FAILED + UPGRADE_FAILED))
-passed=$((AT_INSTALL_PASSED + PYTEST_PASSED + PEERS_PASSED + WHEEL_PASSED + I18N_PASSED + CYCLE_PASSED + CONCURRENCY_PASSED + WORKERS_PASSED + UPGRADE_PASSED))
+failed=$((LINT_FAILED + AT_INSTALL_FAILED + PYTEST_FAILED + PYTEST_SKIPPED + PEERS_FAILED + PEERS_SKIPPED + WHEEL_FAILED + I18N_FAILED + CYCLE_FAILED + CONCURRENCY_FAILED + WORKERS_FAILED + REPLICA_FAILED + UPGRADE_FAILED))
+passed=$((AT_INSTALL_PASSED + PYTEST_PASSED + PEERS_PASSED + WHEEL_PASSED + I18N_PASSED + CYCLE_PASSED + CONCURRENCY_PASSED + WORKERS_PASSED + REPLICA_PASSED + UPGRADE_PASSED))
 echo "linters failed: $LINT_FAILED; at_install: $AT_INSTALL_PASSED passed, $AT_INSTALL_FAILED failed;" \
     "pytest (module, $ODOO_SUITES): $PYTEST_PASSED passed, $PYTEST_FAILED failed, $PYTEST_SKIPPED skipped;" \
     "CRM apps' suites and test_crm_full: $PEERS_PASSED passed, $PEERS_FAILED failed, $PEERS_SKIPPED skipped;" \
@@ -326,6 +342,7 @@ echo "linters failed: $LINT_FAILED; at_install: $AT_INSTALL_PASSED passed, $AT_I
     "install cycle: $CYCLE_PASSED passed, $CYCLE_FAILED failed;" \
     "concurrency: $CONCURRENCY_PASSED passed, $CONCURRENCY_FAILED failed;" \
     "workers: $WORKERS_PASSED passed, $WORKERS_FAILED failed;" \
+    "replica: $REPLICA_PASSED passed, $REPLICA_FAILED failed;" \
     "upgrade: $UPGRADE_PASSED passed, $UPGRADE_FAILED failed"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
