@@ -45,5 +45,8 @@
         "web.assets_tests": [
             "crm_pipeline_optimizer/static/tests/tours/**/*",
         ],
+        "web.assets_unit_tests": [
+            "crm_pipeline_optimizer/static/tests/**/*.test.js",
+        ],
     },
 }
