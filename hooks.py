@@ -87,11 +87,24 @@ def _pre_init_match_key_columns(env):
     )
 
 
+# Above this many leads, the scores and match keys of the leads already there are computed
+# by the scheduler after the install (a batch a transaction) rather than by the install.
+INSTALL_INLINE_LEADS = 50000
+
+
 def _post_init_score_leads(env):
     """Learn from the history the database already has and score its open leads; compute
-    the duplicate match keys of every lead."""
-    env["crm.lead"]._update_all_scores()
-    env["crm.lead"]._fill_match_keys()
+    the duplicate match keys of every lead: now, or right after the install, in the
+    background, on a large database (an administrator installing on a million leads
+    should not wait ten minutes)."""
+    Lead = env["crm.lead"]
+    env.cr.execute("SELECT count(*) > %s FROM crm_lead", (INSTALL_INLINE_LEADS,))
+    if env.cr.fetchone()[0]:
+        Lead._trigger_score_recompute()
+        Lead._defer_match_keys()
+    else:
+        Lead._update_all_scores()
+        Lead._fill_match_keys()
 
 
 def _uninstall_drop_indexes(env):

@@ -22,6 +22,8 @@ from ..rules.match_keys import (
 _logger = logging.getLogger(__name__)
 
 MATCH_KEY_BATCH_SIZE = 20000
+# "<last id done>:<last id to do>" of the keys computed after an install by the scheduler.
+MATCH_KEYS_PENDING_PARAM = "crm_pipeline_optimizer.match_keys_pending"
 
 
 class CrmLead(models.Model):
@@ -265,56 +267,104 @@ class CrmLead(models.Model):
     @api.model
     def _fill_match_keys(self, batch_size=MATCH_KEY_BATCH_SIZE):
         """Computes the match keys of every lead, in batches of ids, behind the ORM: at
-        install on a large database, without stamping write_date. Returns the number of
-        leads whose keys changed."""
+        install, without stamping write_date. Returns the number of leads whose keys
+        changed."""
         self.flush_model()
-        default_country = self.env.company.country_id.code
         last_id, changed = 0, 0
-        while True:
-            rows = self.env.execute_query(
+        while last_id is not None:
+            last_id, batch_changed = self._fill_match_keys_after(last_id, batch_size)
+            changed += batch_changed
+        self._match_keys_filled(changed)
+        return changed
+
+    @api.model
+    def _fill_match_keys_after(self, after_id, batch_size, until_id=None):
+        """Computes the match keys of the next `batch_size` leads of id above `after_id`
+        (up to `until_id`). Returns (the last id done or None when none was left, the
+        number of leads whose keys changed)."""
+        rows = self.env.execute_query(
+            SQL(
+                """SELECT l.id, l.email_from, l.phone, l.mobile, l.website, l.partner_name,
+                          l.contact_name, lc.code, cc.code, uc.code,
+                          l.email_match_key, l.phone_match_key, l.company_match_key,
+                          l.contact_match_key, l.domain_match_key
+                     FROM crm_lead l
+                LEFT JOIN res_country lc ON lc.id = l.country_id
+                LEFT JOIN res_company co ON co.id = l.company_id
+                LEFT JOIN res_partner cp ON cp.id = co.partner_id
+                LEFT JOIN res_country cc ON cc.id = cp.country_id
+                LEFT JOIN res_users u ON u.id = l.user_id
+                LEFT JOIN res_partner up ON up.id = u.partner_id
+                LEFT JOIN res_country uc ON uc.id = up.country_id
+                    WHERE l.id > %s AND l.id <= %s ORDER BY l.id LIMIT %s""",
+                after_id,
+                until_id if until_id is not None else 2**31 - 1,
+                batch_size,
+            )
+        )
+        if not rows:
+            return None, 0
+        default_country = self.env.company.country_id.code
+        updates = []
+        for row in rows:
+            keys = lead_keys(*row[1:7], (*row[7:10], default_country))
+            new = tuple(keys[fname] or None for fname in MATCH_KEY_FIELDS)
+            if new != tuple(row[10:15]):
+                updates.append(SQL("(%s, %s, %s, %s, %s, %s)", row[0], *new))
+        if updates:
+            self.env.cr.execute(
                 SQL(
-                    """SELECT l.id, l.email_from, l.phone, l.mobile, l.website, l.partner_name,
-                              l.contact_name, lc.code, cc.code, uc.code,
-                              l.email_match_key, l.phone_match_key, l.company_match_key,
-                              l.contact_match_key, l.domain_match_key
-                         FROM crm_lead l
-                    LEFT JOIN res_country lc ON lc.id = l.country_id
-                    LEFT JOIN res_company co ON co.id = l.company_id
-                    LEFT JOIN res_partner cp ON cp.id = co.partner_id
-                    LEFT JOIN res_country cc ON cc.id = cp.country_id
-                    LEFT JOIN res_users u ON u.id = l.user_id
-                    LEFT JOIN res_partner up ON up.id = u.partner_id
-                    LEFT JOIN res_country uc ON uc.id = up.country_id
-                        WHERE l.id > %s ORDER BY l.id LIMIT %s""",
-                    last_id,
-                    batch_size,
+                    """UPDATE crm_lead l
+                          SET email_match_key = v.email, phone_match_key = v.phone,
+                              company_match_key = v.company, contact_match_key = v.contact,
+                              domain_match_key = v.domain
+                         FROM (VALUES %s) AS v(id, email, phone, company, contact, domain)
+                        WHERE l.id = v.id""",
+                    SQL(", ").join(updates),
                 )
             )
-            if not rows:
-                break
-            last_id = rows[-1][0]
-            updates = []
-            for row in rows:
-                keys = lead_keys(*row[1:7], (*row[7:10], default_country))
-                new = tuple(keys[fname] or None for fname in MATCH_KEY_FIELDS)
-                if new != tuple(row[10:15]):
-                    updates.append(SQL("(%s, %s, %s, %s, %s, %s)", row[0], *new))
-            if updates:
-                self.env.cr.execute(
-                    SQL(
-                        """UPDATE crm_lead l
-                              SET email_match_key = v.email, phone_match_key = v.phone,
-                                  company_match_key = v.company, contact_match_key = v.contact,
-                                  domain_match_key = v.domain
-                             FROM (VALUES %s) AS v(id, email, phone, company, contact, domain)
-                            WHERE l.id = v.id""",
-                        SQL(", ").join(updates),
-                    )
-                )
-                changed += len(updates)
+        return rows[-1][0], len(updates)
+
+    @api.model
+    def _match_keys_filled(self, changed):
         if changed:
             # The planner must know the new keys, or the similar-leads query scans the
             # table (README, Benchmarks).
             self.env.cr.execute("ANALYZE crm_lead")
         self.invalidate_model(list(MATCH_KEY_FIELDS))
-        return changed
+
+    @api.model
+    def _defer_match_keys(self):
+        """The keys of the leads already in a large database are computed by the
+        scheduler after the install, a batch a transaction; leads created from now on get
+        theirs when they are saved."""
+        self.env.cr.execute("SELECT COALESCE(max(id), 0) FROM crm_lead")
+        self.env["ir.config_parameter"].sudo().set_param(
+            MATCH_KEYS_PENDING_PARAM, f"0:{self.env.cr.fetchone()[0]}"
+        )
+        self.env.ref("crm_pipeline_optimizer.ir_cron_crm_lead_match_keys")._trigger()
+
+    @api.model
+    def _cron_fill_match_keys(self, batch_size=MATCH_KEY_BATCH_SIZE):
+        """One batch of the keys left to compute after an install (see _defer_match_keys);
+        the scheduler runs the job again at once while some are left."""
+        parameters = self.env["ir.config_parameter"].sudo()
+        pending = parameters.get_param(MATCH_KEYS_PENDING_PARAM)
+        if not pending:
+            return
+        after_id, until_id = map(int, pending.split(":"))
+        done_id, changed = self._fill_match_keys_after(after_id, batch_size, until_id)
+        remaining = 0
+        if done_id is not None:
+            self.env.cr.execute(
+                SQL("SELECT count(*) FROM crm_lead WHERE id > %s AND id <= %s", done_id, until_id)
+            )
+            remaining = self.env.cr.fetchone()[0]
+        if remaining:
+            parameters.set_param(MATCH_KEYS_PENDING_PARAM, f"{done_id}:{until_id}")
+            self.invalidate_model(list(MATCH_KEY_FIELDS))
+        else:
+            parameters.set_param(MATCH_KEYS_PENDING_PARAM, False)
+            self._match_keys_filled(changed=1)
+        _logger.info("Match keys: %s leads changed, %s left", changed, remaining)
+        self.env["ir.cron"]._notify_progress(done=changed, remaining=remaining)

@@ -1,3 +1,5 @@
+from odoo.addons.crm_pipeline_optimizer import hooks
+from odoo.addons.crm_pipeline_optimizer.models.crm_lead_duplicate import MATCH_KEYS_PENDING_PARAM
 from odoo.addons.crm_pipeline_optimizer.rules import match_keys
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged, users
@@ -84,6 +86,52 @@ class TestMatchKeys(DuplicatesCommon):
         self.assertGreaterEqual(self.env["crm.lead"]._fill_match_keys(batch_size=1), 2)
         self.assertEqual(leads.read(list(match_keys.MATCH_KEY_FIELDS)), expected)
         self.assertEqual(leads.mapped("write_date"), write_dates)
+
+    def test_a_large_install_leaves_scores_and_keys_to_the_scheduler(self):
+        """Above INSTALL_INLINE_LEADS leads, the install triggers the scoring job and the
+        match keys job instead of computing them; the keys job then does a batch a run,
+        saying how many leads are left, until every lead has its keys."""
+        leads = self._john() | self._lead(
+            phone="0721 234 567", country_id=self.ro.id, partner_name="Olt Construct SA"
+        )
+        expected = leads.read(list(match_keys.MATCH_KEY_FIELDS))
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE crm_lead SET email_match_key = NULL, phone_match_key = NULL, "
+            "company_match_key = NULL, contact_match_key = NULL, domain_match_key = NULL"
+        )
+        self.env["crm.lead"].invalidate_model()
+        self.patch(hooks, "INSTALL_INLINE_LEADS", 0)
+        triggers = self.env["ir.cron.trigger"].sudo()
+        before = triggers.search([])
+        hooks._post_init_score_leads(self.env)
+        triggered = (triggers.search([]) - before).cron_id
+        self.assertEqual(
+            set(triggered.ids),
+            {
+                self.env.ref("crm_pipeline_optimizer.ir_cron_crm_lead_scoring").id,
+                self.env.ref("crm_pipeline_optimizer.ir_cron_crm_lead_match_keys").id,
+            },
+        )
+        self.assertFalse(leads[0].email_match_key, "not computed by the install")
+        progress = []
+        self.patch(
+            type(self.env["ir.cron"]),
+            "_notify_progress",
+            lambda cron, done, remaining, deactivate=False: progress.append(remaining),
+        )
+        Lead = self.env["crm.lead"]
+        total = Lead.with_context(active_test=False).search_count([])
+        for _run in range(total):
+            Lead._cron_fill_match_keys(batch_size=2)
+            if not progress[-1]:
+                break
+        self.assertEqual(progress, list(range(total - 2, -1, -2)) + ([0] if total % 2 else []))
+        self.assertFalse(self.env["ir.config_parameter"].sudo().get_param(MATCH_KEYS_PENDING_PARAM))
+        self.assertEqual(leads.read(list(match_keys.MATCH_KEY_FIELDS)), expected)
+        runs = len(progress)
+        Lead._cron_fill_match_keys()
+        self.assertEqual(len(progress), runs, "nothing pending: a daily run does nothing")
 
 
 @tagged("duplicates", "post_install", "-at_install")
