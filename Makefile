@@ -1,5 +1,5 @@
 # The project's commands. See README.md.
-.PHONY: setup install test lint pot wheel bench bench-data serve
+.PHONY: setup install test lint pot wheel bench bench-data bench-install serve
 
 setup:          ## install everything, build the demo database and serve it on :8069
 	tools/setup.sh
@@ -27,3 +27,6 @@ bench-data:     ## build the benchmark database: make bench-data N=200000 SEED=4
 
 bench:          ## run the benchmarks (builds the dataset first when missing): make bench N=200000
 	tools/bench.sh run
+
+bench-install:  ## uninstall and install the module again on the dataset, timed: make bench-install N=1000000
+	tools/bench.sh install

@@ -3,6 +3,9 @@
 #   tools/bench.sh data   build the dataset database (N leads, SEED), replacing an older one
 #   tools/bench.sh run [--only SECTION]
 #                         run the benchmarks, building the dataset first when it is missing
+#   tools/bench.sh install
+#                         uninstall the module from the dataset and install it again, timed
+#                         (install_on_existing_*); the dataset keeps its leads
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -43,8 +46,16 @@ run_benchmarks() {
     PYTHONPATH="$ODOO_SRC" "$PYTHON" "$PROJECT_DIR/tools/bench/run.py" "$ODOO_CONF" "$BENCH_DB" "$@"
 }
 
+install_on_existing() {
+    database_exists || build_dataset
+    step "Installing $MODULE again on $BENCH_DB"
+    PYTHONPATH="$ODOO_SRC" "$PYTHON" "$PROJECT_DIR/tools/bench/install_on_existing.py" \
+        "$ODOO_SRC/odoo-bin" "$ODOO_CONF" "$BENCH_DB"
+}
+
 case "${1:-run}" in
     data) build_dataset ;;
     run) shift; run_benchmarks "$@" ;;
-    *) die "usage: tools/bench.sh [data|run]" ;;
+    install) install_on_existing ;;
+    *) die "usage: tools/bench.sh [data|run|install]" ;;
 esac
