@@ -34,6 +34,7 @@
     ],
     "demo": [
         "demo/crm_lead_demo.xml",
+        "demo/crm_pipeline_demo.xml",
     ],
     "pre_init_hook": "_pre_init_prepare_leads",
     "post_init_hook": "_post_init_score_leads",

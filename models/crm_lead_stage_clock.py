@@ -192,11 +192,12 @@ class CrmLead(models.Model):
         return super().write(vals)
 
     @api.model
-    def _align_stage_clock_with_creation(self):
-        """Leads that never changed stage but whose stage clock started after their
-        creation (crm's demo data dates creations back, not the clock) start it at their
-        creation, as crm's status bar counts. For demo data: a stage written without
-        tracking would look the same."""
+    def _align_dates_with_creation(self):
+        """For demo data, whose creations are dated back but whose stage clock and last
+        update start at install: leads that never changed stage start their stage clock
+        at their creation, and leads nobody changed since (no tracked change) their last
+        update, as crm's status bar and a real history would have them. A stage written
+        without tracking would look the same: not for real data."""
         stage_field = self.env["ir.model.fields"]._get(self._name, "stage_id")
         self.env.flush_all()
         self.env.cr.execute(
@@ -211,7 +212,17 @@ class CrmLead(models.Model):
                 stage_field.id,
             )
         )
-        self.invalidate_model(["date_last_stage_update"])
+        self.env.cr.execute(
+            SQL(
+                """UPDATE crm_lead l SET write_date = l.create_date
+                    WHERE l.write_date > l.create_date
+                      AND NOT EXISTS (
+                          SELECT FROM mail_message m
+                            JOIN mail_tracking_value v ON v.mail_message_id = m.id
+                           WHERE m.model = 'crm.lead' AND m.res_id = l.id)"""
+            )
+        )
+        self.invalidate_model(["date_last_stage_update", "write_date"])
 
     # ------------------------------------------------------------------ stale deals
     @api.model

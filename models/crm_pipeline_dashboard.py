@@ -570,4 +570,33 @@ class CrmPipelineDashboard(models.AbstractModel):
                 limit=20,
             ),
             "top": Lead.search(open_deals, order="score desc, expected_revenue desc", limit=10),
+            "stage_bars": self._report_bars(
+                [
+                    (stage.name or self.env._("No stage"), amount or 0)
+                    for stage, _count, amount in sorted(
+                        comparison.pipeline, key=lambda row: (row[0].sequence, row[0].id)
+                    )
+                ],
+                lambda amount: show(amount, "money"),
+            ),
+            "target_bars": self._report_bars(
+                [
+                    (self.env._("Won"), current["won_amount"]["value"] or 0),
+                    (self.env._("Target"), comparison.target),
+                ]
+                if comparison.target
+                else [],
+                lambda amount: show(amount, "money"),
+            ),
         }
+
+    @api.model
+    def _report_bars(self, rows, show):
+        """Bars of a chart the PDF report draws itself (wkhtmltopdf runs no JavaScript):
+        for each (label, value), its shown value and its length in % of the longest. They
+        start from the page's start side, the right one in a right-to-left language."""
+        peak = max((value for _label, value in rows), default=0) or 1
+        return [
+            {"label": label, "value": show(value), "percent": round(100 * value / peak, 1)}
+            for label, value in rows
+        ]

@@ -226,6 +226,38 @@ class TestPipelineHealthReport(PipelineDashboardCommon):
         top_table = html.split("o_pipeline_health_top")[1]
         self.assertIn("Open 1", top_table)
 
+    def test_report_charts_pipeline_by_stage_and_won_against_target(self):
+        report = self.env.ref("crm_pipeline_optimizer.action_report_pipeline_health")
+        health = self.sales_team.with_user(self.user_sales_manager)._pipeline_health_data()
+        stages = health["stage_bars"]
+        self.assertTrue(stages)
+        self.assertEqual(max(bar["percent"] for bar in stages), 100.0)
+        won, target = health["target_bars"]
+        won_amount = sum(self.won.mapped("expected_revenue"))
+        self.assertGreater(won_amount, self.target.amount)
+        self.assertEqual(won["percent"], 100.0, "won beats the target: the longer bar")
+        self.assertEqual(target["percent"], round(100 * self.target.amount / won_amount, 1))
+        html = (
+            report.with_user(self.user_sales_manager)
+            ._render_qweb_html(report.id, self.sales_team.ids)[0]
+            .decode()
+        )
+        target_chart = html.split("o_pipeline_health_target_bars")[1].split("</table>")[0]
+        self.assertEqual(target_chart.count("o_pipeline_health_bar"), 2)
+        self.assertIn("width: 100.0%", target_chart)
+        self.assertNotIn("No revenue target for this period.", html)
+        self.target.unlink()
+        html = report._render_qweb_html(report.id, self.sales_team.ids)[0].decode()
+        self.assertIn("No revenue target for this period.", html)
+        self.env["res.lang"]._activate_lang("ar_001")
+        html_ar = (
+            report.with_user(self.user_sales_manager)
+            .with_context(lang="ar_001")
+            ._render_qweb_html(report.id, self.sales_team.ids)[0]
+            .decode()
+        )
+        self.assertIn('dir="rtl"', html_ar, "the bars grow from the right in Arabic")
+
     def test_report_renders_to_pdf(self):
         report = self.env.ref("crm_pipeline_optimizer.action_report_pipeline_health")
         with mute_logger("odoo.addons.base.models.ir_actions_report"):

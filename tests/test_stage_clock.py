@@ -91,9 +91,13 @@ class TestStageClock(StaleDealsCommon):
             )
         )
         moved_clock = moved.date_last_stage_update
-        self.Lead._align_stage_clock_with_creation()
+        moved_update = moved.write_date
+        self.Lead._align_dates_with_creation()
+        (never_moved | moved).invalidate_recordset(["create_date"])
         self.assertEqual(never_moved.days_in_stage, 5)
+        self.assertEqual(never_moved.write_date, never_moved.create_date, "nobody changed it")
         self.assertEqual(moved.date_last_stage_update, moved_clock)
+        self.assertEqual(moved.write_date, moved_update, "its stage was changed")
 
     def test_no_sla_when_closed_or_unlimited(self):
         won = self._opportunity(stage=self.stage_won)
