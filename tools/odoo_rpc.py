@@ -34,7 +34,8 @@ class Client:
 
     def __init__(self, base):
         self.base = base
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+        self.cookies = CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
 
     def rpc(self, path, params):
         body = json.dumps({"jsonrpc": "2.0", "method": "call", "params": params}).encode()
