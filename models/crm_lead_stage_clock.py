@@ -200,28 +200,22 @@ class CrmLead(models.Model):
         without tracking would look the same: not for real data."""
         stage_field = self.env["ir.model.fields"]._get(self._name, "stage_id")
         self.env.flush_all()
-        self.env.cr.execute(
-            SQL(
-                """UPDATE crm_lead l SET date_last_stage_update = l.create_date
-                    WHERE l.date_last_stage_update > l.create_date
-                      AND NOT EXISTS (
-                          SELECT FROM mail_message m
-                            JOIN mail_tracking_value v ON v.mail_message_id = m.id
-                           WHERE m.model = 'crm.lead' AND m.res_id = l.id
-                             AND v.field_id = %s)""",
-                stage_field.id,
+        for column, tracked in (
+            ("date_last_stage_update", SQL("AND v.field_id = %s", stage_field.id)),
+            ("write_date", SQL()),
+        ):
+            self.env.cr.execute(
+                SQL(
+                    """UPDATE crm_lead l SET %(column)s = l.create_date
+                        WHERE l.%(column)s > l.create_date
+                          AND NOT EXISTS (
+                              SELECT FROM mail_message m
+                                JOIN mail_tracking_value v ON v.mail_message_id = m.id
+                               WHERE m.model = 'crm.lead' AND m.res_id = l.id %(tracked)s)""",
+                    column=SQL.identifier(column),
+                    tracked=tracked,
+                )
             )
-        )
-        self.env.cr.execute(
-            SQL(
-                """UPDATE crm_lead l SET write_date = l.create_date
-                    WHERE l.write_date > l.create_date
-                      AND NOT EXISTS (
-                          SELECT FROM mail_message m
-                            JOIN mail_tracking_value v ON v.mail_message_id = m.id
-                           WHERE m.model = 'crm.lead' AND m.res_id = l.id)"""
-            )
-        )
         self.invalidate_model(["date_last_stage_update", "write_date"])
 
     # ------------------------------------------------------------------ stale deals

@@ -21,7 +21,7 @@ import tempfile
 import time
 
 import psycopg2
-from odoo_rpc import KANBAN_FIELDS, Client, free_port, start_server, stop_server, wait_for_server
+from odoo_rpc import Client, free_port, kanban_page, start_server, stop_server, wait_for_server
 
 SLOT = "crm_pipeline_optimizer_check"
 REPLAY_WAIT = 30  # seconds
@@ -119,22 +119,11 @@ def wait_until(condition, seconds=REPLAY_WAIT):
     return False
 
 
-def kanban(client):
-    return client.call(
-        "crm.lead",
-        "web_search_read",
-        [("type", "=", "opportunity")],
-        KANBAN_FIELDS,
-        limit=80,
-        order="priority desc, id desc",
-    )
-
-
 def read_through_odoo(client, lead_id):
     """What a manager and a salesperson read: the dashboard, the kanban, similar leads."""
     return {
         "dashboard": client.call("crm.pipeline.dashboard", "get_dashboard_data", "quarter"),
-        "kanban": kanban(client),
+        "kanban": kanban_page(client),
         "similar": client.rpc(
             "/web/dataset/call_button/crm.lead/action_show_similar_leads",
             {

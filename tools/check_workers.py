@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg2
-from odoo_rpc import KANBAN_FIELDS, Client, free_port, start_server, stop_server, wait_for_server
+from odoo_rpc import Client, free_port, kanban_page, start_server, stop_server, wait_for_server
 
 STALE_LEADS = 5
 CRON_WAIT = 150  # seconds: cron workers poll the jobs every minute
@@ -86,15 +86,7 @@ def main(odoo_bin, config, database):
             client.login(database)
 
         def kanban(client):
-            page = client.call(
-                "crm.lead",
-                "web_search_read",
-                [("type", "=", "opportunity")],
-                KANBAN_FIELDS,
-                limit=80,
-                order="priority desc, id desc",
-            )
-            return page["length"]
+            return kanban_page(client)["length"]
 
         def dashboard(client):
             return client.call("crm.pipeline.dashboard", "get_dashboard_data", "quarter")

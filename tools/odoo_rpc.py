@@ -107,3 +107,15 @@ def stop_server(process):
         process.wait(30)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
+
+
+def kanban_page(client):
+    """One page of the pipeline kanban, as the web client reads it."""
+    return client.call(
+        "crm.lead",
+        "web_search_read",
+        [("type", "=", "opportunity")],
+        KANBAN_FIELDS,
+        limit=80,
+        order="priority desc, id desc",
+    )

@@ -215,46 +215,37 @@ run_install_cycle() {
     fi
 }
 
-run_concurrency_check() {
-    step "Two cron workers and a salesperson at the same time (real transactions)"
-    local log=$LOG_DIR/concurrency.log line
-    PYTHONPATH="$ODOO_SRC" "$PYTHON" "$PROJECT_DIR/tools/check_concurrency.py" "$ODOO_CONF" "$CYCLE_DB" \
-        2>"$log.stderr" | tee "$log"
+# Runs one of the tools/check_*.py scripts, whose last line is "N passed, M failed", and
+# sets <PREFIX>_PASSED and <PREFIX>_FAILED from it: run_check PREFIX TITLE SCRIPT LOG ARGS...
+run_check() {
+    local prefix=$1 title=$2 script=$3 log=$LOG_DIR/$4.log line passed failed
+    shift 4
+    step "$title"
+    PYTHONPATH="$ODOO_SRC" "$PYTHON" "$PROJECT_DIR/tools/$script" "$@" 2>"$log.stderr" | tee "$log"
     line=$(tail -1 "$log")
-    CONCURRENCY_PASSED=$(echo "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1/p')
-    CONCURRENCY_FAILED=$(echo "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\2/p')
-    if [ -z "$CONCURRENCY_PASSED" ]; then
-        echo "The concurrency check did not finish; see $log.stderr" >&2
-        CONCURRENCY_PASSED=0 CONCURRENCY_FAILED=1
+    passed=$(echo "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1/p')
+    failed=$(echo "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\2/p')
+    if [ -z "$passed" ]; then
+        echo "$script did not finish; see $log.stderr" >&2
+        passed=0 failed=1
     fi
+    printf -v "${prefix}_PASSED" '%s' "$passed"
+    printf -v "${prefix}_FAILED" '%s' "$failed"
+}
+
+run_concurrency_check() {
+    run_check CONCURRENCY "Two cron workers and a salesperson at the same time (real transactions)" \
+        check_concurrency.py concurrency "$ODOO_CONF" "$CYCLE_DB"
 }
 
 run_workers_check() {
-    step "Odoo with --workers 4 --max-cron-threads 2: kanban, dashboard and crons"
-    local log=$LOG_DIR/workers.log line
-    PYTHONPATH="$ODOO_SRC" "$PYTHON" "$PROJECT_DIR/tools/check_workers.py" "$ODOO_SRC/odoo-bin" \
-        "$ODOO_CONF" "$CYCLE_DB" 2>"$log.stderr" | tee "$log"
-    line=$(tail -1 "$log")
-    WORKERS_PASSED=$(echo "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1/p')
-    WORKERS_FAILED=$(echo "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\2/p')
-    if [ -z "$WORKERS_PASSED" ]; then
-        echo "The workers check did not finish; see $log.stderr" >&2
-        WORKERS_PASSED=0 WORKERS_FAILED=1
-    fi
+    run_check WORKERS "Odoo with --workers 4 --max-cron-threads 2: kanban, dashboard and crons" \
+        check_workers.py workers "$ODOO_SRC/odoo-bin" "$ODOO_CONF" "$CYCLE_DB"
 }
 
 run_replica_check() {
-    step "A read replica: a hot standby of PostgreSQL, Odoo with --db_replica_host"
-    local log=$LOG_DIR/replica.log line
-    PYTHONPATH="$ODOO_SRC" "$PYTHON" "$PROJECT_DIR/tools/check_replica.py" "$ODOO_SRC/odoo-bin" \
-        "$ODOO_CONF" "$CYCLE_DB" 2>"$log.stderr" | tee "$log"
-    line=$(tail -1 "$log")
-    REPLICA_PASSED=$(echo "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1/p')
-    REPLICA_FAILED=$(echo "$line" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\2/p')
-    if [ -z "$REPLICA_PASSED" ]; then
-        echo "The replica check did not finish; see $log.stderr" >&2
-        REPLICA_PASSED=0 REPLICA_FAILED=1
-    fi
+    run_check REPLICA "A read replica: a hot standby of PostgreSQL, Odoo with --db_replica_host" \
+        check_replica.py replica "$ODOO_SRC/odoo-bin" "$ODOO_CONF" "$CYCLE_DB"
 }
 
 # The first released version of the module (the first submission that landed, a88fb54),
