@@ -320,7 +320,8 @@ class CrmLead(models.Model):
         records, as sudo."""
         leads = self.sudo().with_context(active_test=False)
         matched = [
-            self._score_criterion_matches(leads, criterion) for criterion in self._score_criteria()
+            set(self._score_criterion_matches(leads, criterion)._ids)
+            for criterion in self._score_criteria()
         ]
         rows = [
             SQL(
@@ -333,7 +334,7 @@ class CrmLead(models.Model):
                 lead.stage_id.id or None,
                 lead.create_date or fields.Datetime.now(),
                 [tag._origin.id for tag in lead.tag_ids if tag._origin.id],
-                SQL("").join(SQL(", %s", lead in leads_matched) for leads_matched in matched),
+                SQL("").join(SQL(", %s", lead.id in matched_ids) for matched_ids in matched),
             )
             for position, lead in enumerate(leads)
         ]
