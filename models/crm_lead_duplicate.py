@@ -218,6 +218,8 @@ class CrmLead(models.Model):
                 matched=SQL(" UNION ALL ").join(matched),
             )
         )
+        if not rows:
+            return {}
         readable = set(
             self.with_context(active_test=False)
             .search([("id", "in", list({other_id for _lead, other_id, _bits in rows}))])

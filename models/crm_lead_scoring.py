@@ -516,10 +516,13 @@ class CrmLead(models.Model):
 
     def _score_values(self):
         """{lead id: (score, rule points, learned %, details, automatic stars)} for these leads
-        as they are in memory, in one query per batch of SCORE_VALUES_BATCH_SIZE."""
-        values = {}
-        for start in range(0, len(self), SCORE_VALUES_BATCH_SIZE):
-            batch = self[start : start + SCORE_VALUES_BATCH_SIZE]
+        as they are in memory: one query per batch of SCORE_VALUES_BATCH_SIZE, none for a
+        lead being created in a form (see _score_values_in_memory)."""
+        unsaved = self.filtered(lambda lead: not lead._origin.id)
+        values = {lead.id: lead._score_values_in_memory() for lead in unsaved}
+        saved = self - unsaved
+        for start in range(0, len(saved), SCORE_VALUES_BATCH_SIZE):
+            batch = saved[start : start + SCORE_VALUES_BATCH_SIZE]
             self.env.cr.execute(
                 SQL(
                     "%s SELECT id, score, rule_score, learned, %s, stars FROM scored",
@@ -529,6 +532,19 @@ class CrmLead(models.Model):
             )
             values.update((batch[row[0]].id, row[1:]) for row in self.env.cr.fetchall())
         return values
+
+    def _score_values_in_memory(self):
+        """A lead being created in a form, scored at each change without a query: its
+        qualification part, the criteria evaluated by the ORM as in _score_query_of_records;
+        the learned part joins when it is saved."""
+        matched = [
+            [criterion["id"], criterion["points"]]
+            for criterion in self._score_criteria()
+            if self.sudo()._score_criterion_matches(self.sudo(), criterion)
+        ]
+        rule = max(0, min(100, sum(points for _id, points in matched)))
+        details = {"criteria": matched, "rule": rule, "learned": None, "weight": 0}
+        return rule, rule, None, details, None
 
     @api.model
     def _update_scores_where(self, target, target_domain):

@@ -3,6 +3,7 @@ the escalation of deals overdue in their stage, with their crons."""
 
 import logging
 from collections import defaultdict
+from datetime import timedelta
 
 from markupsafe import Markup
 
@@ -139,7 +140,14 @@ class CrmLead(models.Model):
         )
 
     def _compute_is_stale(self):
-        ids = tuple(id_ for id_ in self.ids if id_)
+        # A deal updated within the last day is never stale (the shortest delay is a day):
+        # no query for the deal just saved in a form.
+        day_ago = fields.Datetime.now() - timedelta(days=1)
+        ids = tuple(
+            lead.id
+            for lead in self
+            if lead.id and (not lead.write_date or lead.write_date <= day_ago)
+        )
         stale = set()
         if ids:
             self.flush_recordset(["write_date", "active", "type", "stage_id", "team_id"])
