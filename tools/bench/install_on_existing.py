@@ -20,7 +20,8 @@ MODULE = "crm_pipeline_optimizer"
 
 
 def figure(name, value, unit):
-    value = f"{value:.4g}" if isinstance(value, float) and value < 100 else value
+    if isinstance(value, float):
+        value = f"{value:.4g}" if value < 100 else f"{value:.1f}"
     print(f"{name}: {value} {unit}", flush=True)
 
 
