@@ -276,7 +276,7 @@ class CrmLead(models.Model):
         while last_id is not None:
             last_id, batch_changed = self._fill_match_keys_after(last_id, batch_size)
             changed += batch_changed
-        self._match_keys_filled(changed)
+        self._match_keys_filled(analyze=bool(changed))
         return changed
 
     @api.model
@@ -328,8 +328,8 @@ class CrmLead(models.Model):
         return rows[-1][0], len(updates)
 
     @api.model
-    def _match_keys_filled(self, changed):
-        if changed:
+    def _match_keys_filled(self, analyze):
+        if analyze:
             # The planner must know the new keys, or the similar-leads query scans the
             # table (README, Benchmarks).
             self.env.cr.execute("ANALYZE crm_lead")
@@ -367,6 +367,6 @@ class CrmLead(models.Model):
             self.invalidate_model(list(MATCH_KEY_FIELDS))
         else:
             parameters.set_param(MATCH_KEYS_PENDING_PARAM, False)
-            self._match_keys_filled(changed=1)
+            self._match_keys_filled(analyze=True)
         _logger.info("Match keys: %s leads changed, %s left", changed, remaining)
         self.env["ir.cron"]._notify_progress(done=changed, remaining=remaining)
