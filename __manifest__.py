@@ -2,7 +2,7 @@
     "name": "CRM Pipeline Optimizer",
     "summary": "A pipeline that manages itself: stage SLAs and exit criteria, "
     "lead scoring, stale-deal follow-ups, duplicate merging and a pipeline dashboard",
-    "version": "18.0.1.7.0",
+    "version": "18.0.1.8.0",
     "category": "Sales/CRM",
     "license": "LGPL-3",
     "author": "CRM Pipeline Optimizer developers",
@@ -12,6 +12,7 @@
         "security/ir.model.access.csv",
         "security/crm_pipeline_optimizer_security.xml",
         "data/crm_stage_data.xml",
+        "data/crm_stage_exit_check_data.xml",
         "data/crm_lead_scoring_criterion_data.xml",
         "data/mail_activity_type_data.xml",
         "data/mail_template_data.xml",

@@ -1,6 +1,8 @@
 from . import res_company
 from . import res_config_settings
+from . import crm_lead_condition_mixin
 from . import crm_stage
+from . import crm_stage_exit_check
 from . import crm_team
 from . import crm_team_revenue_target
 from . import crm_lead_scoring_criterion
@@ -8,6 +10,7 @@ from . import crm_lead_scoring_factor
 from . import crm_lead
 from . import crm_lead_scoring
 from . import crm_lead_stage_clock
+from . import crm_lead_exit_criteria
 from . import crm_lead_duplicate
 from . import crm_lead_merge
 from . import crm_lead_merge_log

@@ -8,6 +8,7 @@ QUALIFICATION_FIELDS = frozenset(
         "purchase_timeline",
         "has_pain_point",
         "employee_count",
+        "is_scope_price_agreed",
     }
 )
 
@@ -38,6 +39,10 @@ class CrmLead(models.Model):
         "a process that hurts.",
     )
     employee_count = fields.Integer(string="Employees", help="Size of the customer's company.")
+    is_scope_price_agreed = fields.Boolean(
+        string="Scope and Price Agreed",
+        help="The customer agreed on what we deliver and at what price.",
+    )
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -1,11 +1,10 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
-from odoo.osv import expression
-from odoo.tools.safe_eval import safe_eval
 
 
 class CrmLeadScoringCriterion(models.Model):
     _name = "crm.lead.scoring.criterion"
+    _inherit = "crm.lead.condition.mixin"
     _description = "Lead Qualification Criterion"
     _order = "sequence, id"
 
@@ -16,12 +15,7 @@ class CrmLeadScoringCriterion(models.Model):
         required=True,
         help="Points a matching lead earns. Negative points disqualify.",
     )
-    domain = fields.Char(
-        string="Condition",
-        required=True,
-        default="[]",
-        help="Leads matching this condition earn the criterion's points.",
-    )
+    domain = fields.Char(help="Leads matching this condition earn the criterion's points.")
     description = fields.Text(translate=True)
     company_id = fields.Many2one(
         "res.company",
@@ -35,24 +29,6 @@ class CrmLeadScoringCriterion(models.Model):
         index=True,
         help="Apply the criterion to this team's leads only.",
     )
-
-    @api.constrains("domain")
-    def _check_domain(self):
-        # sudo: whether the condition is a valid filter on leads, not what the editor sees.
-        Lead = self.env["crm.lead"].sudo()
-        for criterion in self:
-            try:
-                domain = criterion._get_domain()
-                Lead._search(domain).select()
-            except Exception as error:
-                raise ValidationError(
-                    self.env._(
-                        "The condition of the criterion “%(name)s” is not a valid filter "
-                        "on leads: %(error)s",
-                        name=criterion.name,
-                        error=error,
-                    )
-                ) from error
 
     @api.constrains("company_id", "team_id")
     def _check_team_company(self):
@@ -85,10 +61,3 @@ class CrmLeadScoringCriterion(models.Model):
         res = super().unlink()
         self.env["crm.lead"]._trigger_score_recompute()
         return res
-
-    def _get_domain(self):
-        self.ensure_one()
-        domain = safe_eval(self.domain or "[]", {"context": {}})
-        if not isinstance(domain, list | tuple):
-            raise ValueError(self.env._("a condition is a list of (field, operator, value)"))
-        return expression.normalize_domain(list(domain))

@@ -19,10 +19,42 @@ class CrmStage(models.Model):
         help="What must be true before an opportunity leaves this stage. "
         "Shown to salespeople on the pipeline's column header.",
     )
+    exit_check_ids = fields.One2many(
+        "crm.stage.exit.check",
+        "stage_id",
+        string="Exit Checks",
+        help="Conditions an opportunity meets before it moves on from this stage.",
+    )
+    exit_gate = fields.Selection(
+        [("warn", "Warn"), ("block", "Block")],
+        string="When Checks Are Missing",
+        default="warn",
+        required=True,
+        help="Warn: the opportunity moves on, is marked and its chatter names the missing "
+        "checks. Block: the move is refused; sales managers may still move it, which is "
+        "logged.",
+    )
     expected_duration_display = fields.Char(
         string="Expected Duration",
         compute="_compute_expected_duration_display",
     )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        stages = super().create(vals_list)
+        self.env.registry.clear_cache()  # the gate's stage order
+        return stages
+
+    def write(self, vals):
+        res = super().write(vals)
+        if {"exit_gate", "sequence", "name", "team_id", "is_won"} & set(vals):
+            self.env.registry.clear_cache()
+        return res
+
+    def unlink(self):
+        res = super().unlink()
+        self.env.registry.clear_cache()
+        return res
 
     @api.depends("expected_days_min", "expected_days_max")
     @api.depends_context("lang")

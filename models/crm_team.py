@@ -12,6 +12,12 @@ class CrmTeam(models.Model):
         "Zero uses the company's setting.",
     )
 
+    is_stage_skip_restricted = fields.Boolean(
+        string="Restrict Skipping Stages",
+        help="An opportunity moves forward one stage at a time: a salesperson cannot jump "
+        "over a stage (moving to won stays possible); a sales manager can, which is logged.",
+    )
+
     revenue_target_ids = fields.One2many(
         "crm.team.revenue.target", "team_id", string="Revenue Targets"
     )
