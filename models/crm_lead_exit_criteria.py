@@ -305,3 +305,27 @@ class CrmLead(models.Model):
             bodies[lead.id] = Markup("<p>%s</p>") % text
         if bodies:
             self.browse(list(bodies))._message_log_batch(bodies=bodies)
+        warned = [lead for lead, passage in passages.items() if passage["missing"]]
+        if warned and not self.env.su:
+            self._exit_gate_notify(warned, passages, stage)
+
+    def _exit_gate_notify(self, warned, passages, stage):
+        """Tell the user who moved the deals, on the screen they moved them from."""
+        if len(warned) == 1:
+            message = self.env._(
+                "“%(deal)s” moved on to %(stage)s: %(reasons)s.",
+                deal=warned[0].display_name,
+                stage=stage.name,
+                reasons=self._exit_gate_reasons(warned[0], passages[warned[0]]),
+            )
+        else:
+            message = self.env._(
+                "%(count)s deals moved on to %(stage)s without their exit criteria: their "
+                "chatter says which.",
+                count=len(warned),
+                stage=stage.name,
+            )
+        self.env.user._bus_send(
+            "simple_notification",
+            {"type": "warning", "title": self.env._("Exit criteria missing"), "message": message},
+        )

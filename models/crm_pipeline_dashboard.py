@@ -301,6 +301,7 @@ class CrmPipelineDashboard(models.AbstractModel):
             sources, lost_reasons, time_to_win = self.env["crm.pipeline.figure"]._chart_rows(
                 base, (start, end), days[1]
             )
+        missing = self._exit_criteria_missing(base)
         return {
             "pipeline_by_stage": [
                 {
@@ -308,6 +309,12 @@ class CrmPipelineDashboard(models.AbstractModel):
                     "count": count,
                     "amount": amount or 0,
                     "domain": [*self._open_domain(base), ("stage_id", "=", stage.id)],
+                    "missing_count": missing.get(stage.id),
+                    "missing_domain": [
+                        *self._open_domain(base),
+                        ("stage_id", "=", stage.id),
+                        ("is_exit_ready", "=", False),
+                    ],
                 }
                 for stage, count, amount in sorted(
                     pipeline, key=lambda row: (row[0].sequence, row[0].id)
@@ -338,6 +345,24 @@ class CrmPipelineDashboard(models.AbstractModel):
             ],
             "activities_by_salesperson": self._activities_by_salesperson(base, start, end, days),
         }
+
+    def _exit_criteria_missing(self, base):
+        """{stage id: open opportunities of `base` missing an exit check of the stage}, for
+        the stages that have checks (others are absent)."""
+        Lead = self.env["crm.lead"]
+        stage_ids = list(Lead._exit_checks_by_stage())
+        if not stage_ids:
+            return {}
+        rows = Lead._read_group(
+            [
+                *self._open_domain(base),
+                ("stage_id", "in", stage_ids),
+                ("is_exit_ready", "=", False),
+            ],
+            ["stage_id"],
+            ["__count"],
+        )
+        return dict.fromkeys(stage_ids, 0) | {stage.id: count for stage, count in rows}
 
     # ------------------------------------------------------------------ kept figures
     def _figures_of_periods(self, base, bounds):

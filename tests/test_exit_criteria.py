@@ -170,6 +170,11 @@ class TestExitCriteria(PipelineOptimizerCommon):
         self.assertIn("Decision maker identified", note.body)
         self.assertNotIn("Budget confirmed", note.body)
         self.assertEqual(note.author_id, self.user_salesman_own.partner_id)
+        self.env.cr.precommit.run()  # the bus sends what the transaction queued when it commits
+        toast = self.env["bus.bus"].search([("message", "ilike", "Exit criteria missing")])
+        self.assertEqual(len(toast), 1, "the salesperson who moved it is told on screen")
+        self.assertIn("Decision maker identified", toast.message)
+        self.assertIn(str(self.user_salesman_own.partner_id.id), toast.channel)
 
     def test_a_complete_move_clears_the_mark(self):
         deal = self._deal(self.stage_proposal)
@@ -373,3 +378,33 @@ class TestExitCriteria(PipelineOptimizerCommon):
         (ready | not_ready).write({"has_decision_maker": True})
         self.assertIn(tag, ready.tag_ids)
         self.assertNotIn(tag, not_ready.tag_ids)
+
+    # ------------------------------------------------------------
+    # The dashboard
+    # ------------------------------------------------------------
+
+    def test_dashboard_counts_open_deals_missing_criteria_per_stage(self):
+        self._deal(self.stage_qualified, is_budget_confirmed=True, has_decision_maker=True)
+        self._deal(self.stage_qualified, is_budget_confirmed=True)
+        self._deal(self.stage_qualified, user=self.user_salesman_all)
+        self._deal(self.stage_negotiation, is_scope_price_agreed=True)
+        lost = self._deal(self.stage_qualified)
+        lost.action_set_lost()
+        Lead = self.Lead.with_user(self.user_salesman_own)
+        for user in (self.user_salesman_own, self.user_sales_manager):
+            with self.subTest(user=user.name):
+                data = self.env["crm.pipeline.dashboard"].with_user(user).get_dashboard_data()
+                rows = {row["label"]: row for row in data["charts"]["pipeline_by_stage"]}
+                for row in rows.values():
+                    Lead = self.Lead.with_user(user)
+                    self.assertEqual(row["missing_count"], Lead.search_count(row["missing_domain"]))
+                qualified = rows["Qualified"]
+                missing = Lead.search(qualified["missing_domain"])
+                self.assertEqual(missing, missing.filtered(lambda lead: not lead.is_exit_ready))
+                self.assertNotIn(lost, missing)
+        own = self.env["crm.pipeline.dashboard"].with_user(self.user_salesman_own)
+        rows = {
+            row["label"]: row for row in own.get_dashboard_data()["charts"]["pipeline_by_stage"]
+        }
+        self.assertEqual((rows["Qualified"]["missing_count"], rows["Qualified"]["count"]), (1, 2))
+        self.assertEqual(rows["Negotiation"]["missing_count"], 0)

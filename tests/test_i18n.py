@@ -154,3 +154,32 @@ class TestRightToLeft(HttpCase, PipelineOptimizerCommon):
         self.start_tour(
             "/odoo/crm", "crm_pipeline_optimizer_persian", login=self.user_salesman_own.login
         )
+
+
+@tagged("i18n", "post_install", "-at_install")
+class TestTranslatedStageGuidance(PipelineOptimizerCommon):
+    """The exit criteria the module writes on crm's stages come from this module's
+    translation files, under crm's external ids."""
+
+    def test_template_carries_the_terms_written_on_crm_stages(self):
+        template = polib.pofile(_i18n_file(f"{MODULE}.pot"))
+        entry = template.find("First contact made.")
+        self.assertIn(("model:crm.stage,exit_criteria:crm.stage_lead1", ""), entry.occurrences)
+
+    def test_a_language_activated_later_reads_the_guidance_and_the_checks(self):
+        self.env["res.lang"]._activate_lang("fa_IR")
+        # What activating a language runs for each installed module, crm first.
+        modules = self.env["ir.module.module"].search([("name", "in", ["crm", MODULE])])
+        modules._update_translations("fa_IR")
+        persian = self.env(context={"lang": "fa_IR"})
+        stage_new = self.stage_new.with_env(persian)
+        self.assertEqual(stage_new.exit_criteria, "نخستین تماس برقرار شد.")
+        self.assertEqual(self.stage_won.with_env(persian).exit_criteria, "قرارداد امضا شد.")
+        check = self.env.ref(f"{MODULE}.exit_check_first_contact").with_env(persian)
+        self.assertEqual(check.name, "نخستین تماس برقرار شد")
+        self.assertEqual(self.stage_new.exit_criteria, "First contact made.", "English stays")
+        # A consultant's own wording survives an upgrade, which loads the terms again.
+        stage_new.exit_criteria = "با مشتری تماس گرفته شد."
+        self.env["ir.module.module"]._load_module_terms([MODULE], ["fa_IR"])
+        stage_new.invalidate_recordset()
+        self.assertEqual(stage_new.exit_criteria, "با مشتری تماس گرفته شد.")

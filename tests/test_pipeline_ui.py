@@ -105,6 +105,45 @@ class TestPipelineUi(HttpCase, PipelineOptimizerCommon):
             "/odoo/crm", "crm_pipeline_optimizer_kanban_card", login=self.user_salesman_own.login
         )
 
+    def test_kanban_gate_warns_blocks_and_counts_the_checks(self):
+        Lead = self.env["crm.lead"]
+        values = {
+            "type": "opportunity",
+            "user_id": self.user_salesman_own.id,
+            "team_id": self.sales_team.id,
+        }
+        gate = Lead.create(
+            {
+                **values,
+                "name": "Tour gate deal",
+                "stage_id": self.stage_qualified.id,
+                "is_budget_confirmed": True,
+            }
+        )
+        Lead.create(
+            {
+                **values,
+                "name": "Tour ready deal",
+                "stage_id": self.stage_negotiation.id,
+                "is_scope_price_agreed": True,
+            }
+        )
+        blocked = Lead.create(
+            {**values, "name": "Tour blocked deal", "stage_id": self.stage_proposal.id}
+        )
+        self.stage_proposal.exit_gate = "block"
+        self.start_tour(
+            "/odoo/crm", "crm_pipeline_optimizer_exit_criteria", login=self.user_salesman_own.login
+        )
+        self.assertEqual(gate.stage_id, self.stage_proposal)
+        self.assertTrue(gate.exit_criteria_skipped)
+        self.assertIn(
+            "Decision maker identified",
+            gate.message_ids.filtered(lambda message: "exit criteria" in message.body).body,
+        )
+        self.assertEqual(blocked.stage_id, self.stage_proposal)
+        self.assertFalse(blocked.exit_criteria_skipped)
+
 
 @tagged("ui", "post_install", "-at_install")
 class TestPipelineDashboardUi(HttpCase, PipelineDashboardCommon):

@@ -12,6 +12,8 @@ export_pot() {  # database, output file
     link_addon
     odoo_bin -d "$1" --i18n-export="$2" --modules="$MODULE" --log-level=error
     [ -s "$2" ] || die "the translation export of $MODULE from $1 is empty"
+    # The terms the module writes on crm's records, which Odoo's export leaves out.
+    "$PYTHON" "$PROJECT_DIR/tools/pot_foreign_records.py" "$2" "$PROJECT_DIR" "$MODULE"
 }
 
 # The header's dates change at every export: compare the terms only.

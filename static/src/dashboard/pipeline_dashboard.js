@@ -172,6 +172,16 @@ export class PipelineDashboard extends Component {
         ];
     }
 
+    /** The stages that have exit checks: how many of their open deals miss one. */
+    get exitCriteria() {
+        return this.state.data.charts.pipeline_by_stage
+            .filter((row) => row.missing_count !== null && row.missing_count !== undefined)
+            .map((row) => ({
+                ...row,
+                share: this.formatValue(row.count ? (100 * row.missing_count) / row.count : 0, "%"),
+            }));
+    }
+
     openRecords(domain, name) {
         this.action.doAction({
             type: "ir.actions.act_window",
