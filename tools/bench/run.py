@@ -605,12 +605,64 @@ def bench_import(env, measure):
         figure(f"import_{label}_duplicates_left", left, "leads")
 
 
+def bench_exit_criteria(env, measure):
+    """The stage gate: moving 10,000 deals forward in one write with the seeded exit checks
+    on every open stage, and with no checks; the checklist of one kanban page."""
+    stages = env["crm.stage"].search([("is_won", "=", False)])
+    target = stages[-1]
+    env.cr.execute(
+        SQL(
+            """SELECT id FROM crm_lead
+                WHERE active AND type = 'opportunity' AND stage_id IN %s
+             ORDER BY id LIMIT 10000""",
+            tuple(stages[:-1].ids),
+        )
+    )
+    ids = [row[0] for row in env.cr.fetchall()]
+    figure("exit_checks", env["crm.stage.exit.check"].search_count([]), "checks")
+    figure("exit_move_deals", len(ids), "deals")
+    Lead = env["crm.lead"]
+    checks = env["crm.stage.exit.check"].search([])
+
+    def move_all():
+        Lead.browse(ids).write({"stage_id": target.id})
+
+    def passages():
+        Lead.browse(ids)._exit_gate_passages(target.id)
+
+    # Alternated, the first run warming the caches for both.
+    results = {}
+    for label in ("without", "with") * 2:
+        env.cr.execute("SAVEPOINT bench_exit")
+        if label == "without":
+            checks.write({"active": False})
+        results[label] = measure.run(move_all, repeat=1)
+        results[f"{label}_gate"] = measure.run(passages, repeat=1)
+        env.cr.execute("ROLLBACK TO SAVEPOINT bench_exit")
+        env.registry.clear_cache()
+        env.invalidate_all()
+    for label in ("without", "with"):
+        figure(f"exit_move_10000_{label}_checks_seconds", results[label]["seconds"], "s")
+        figure(f"exit_move_10000_{label}_checks_queries", results[label]["queries"], "queries")
+    figure("exit_gate_10000_checks_seconds", results["with_gate"]["seconds"], "s")
+    figure("exit_gate_10000_checks_queries", results["with_gate"]["queries"], "queries")
+
+    page = Lead.search(OPPORTUNITY_PAGE_DOMAIN, limit=PAGE, order=KANBAN_ORDER)
+    page.mapped("stage_id")
+    checklist = measure.run(
+        lambda: page.browse(page.ids).mapped("exit_check_met_count"), cold=False
+    )
+    figure("exit_checklist_page_seconds", checklist["seconds"], "s")
+    figure("exit_checklist_page_queries", checklist["queries"], "queries")
+
+
 SECTIONS = [
     bench_anchors,
     bench_scoring,
     bench_stale,
     bench_dashboard,
     bench_figures,
+    bench_exit_criteria,
     bench_duplicates,
     bench_import,
 ]
