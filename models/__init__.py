@@ -11,12 +11,15 @@ from . import crm_lead
 from . import crm_lead_scoring
 from . import crm_lead_stage_clock
 from . import crm_lead_exit_criteria
+from . import crm_lead_forecast
 from . import crm_lead_duplicate
 from . import crm_lead_merge
 from . import crm_lead_merge_log
 from . import crm_lead_import
 from . import crm_lead_dashboard
 from . import crm_pipeline_dashboard
+from . import crm_pipeline_forecast
+from . import crm_lead_score_calibration
 from . import crm_lead_duplicate_exclusion
 from . import crm_lead_duplicate_cluster
 from . import crm_pipeline_figure

@@ -1,6 +1,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from ..rules import forecast
 from ..rules.stage_clock import DEFAULT_STALE_AFTER_DAYS
 from ..rules.stars import DEFAULT_THRESHOLDS
 
@@ -39,6 +40,34 @@ class ResCompany(models.Model):
         "company's won and lost history; the rest comes from the qualification criteria.",
     )
 
+    forecast_commit_score = fields.Integer(
+        string="Commit From Score",
+        default=forecast.DEFAULT_THRESHOLDS[0],
+        help="An opportunity whose salesperson set no forecast category is in Commit from "
+        "this score.",
+    )
+    forecast_best_case_score = fields.Integer(
+        string="Best Case From Score",
+        default=forecast.DEFAULT_THRESHOLDS[1],
+        help="An opportunity whose salesperson set no forecast category is in Best Case "
+        "from this score, below the commit score.",
+    )
+
+    # The calibration's quality figures, counted again every night.
+    score_calibration_deals = fields.Integer(string="Closed Deals Calibrated", readonly=True)
+    score_calibration_month_before = fields.Integer(
+        string="Read a Month Before Closing", readonly=True
+    )
+    score_brier = fields.Float(string="Score: Brier", digits=(16, 3), readonly=True)
+    score_auc = fields.Float(string="Score: ROC AUC", digits=(16, 3), readonly=True)
+    crm_probability_brier = fields.Float(
+        string="crm's Probability: Brier", digits=(16, 3), readonly=True
+    )
+    crm_probability_auc = fields.Float(
+        string="crm's Probability: ROC AUC", digits=(16, 3), readonly=True
+    )
+    score_calibrated_on = fields.Datetime(readonly=True)
+
     pipeline_stale_after_days = fields.Integer(
         string="Stale After (days)",
         default=DEFAULT_STALE_AFTER_DAYS,
@@ -56,6 +85,19 @@ class ResCompany(models.Model):
         domain="[('res_model', 'in', (False, 'crm.lead'))]",
         help="Activity scheduled for the salesperson of a stale opportunity.",
     )
+
+    @api.constrains("forecast_commit_score", "forecast_best_case_score")
+    def _check_forecast_scores(self):
+        for company in self:
+            if not 0 <= company.forecast_best_case_score <= company.forecast_commit_score <= 100:
+                raise ValidationError(
+                    self.env._(
+                        "The forecast scores must run from 0 to 100, the best case score "
+                        "(%(best_case)s) no higher than the commit score (%(commit)s).",
+                        best_case=company.forecast_best_case_score,
+                        commit=company.forecast_commit_score,
+                    )
+                )
 
     @api.constrains("merge_undo_days")
     def _check_merge_undo_days(self):

@@ -14,6 +14,12 @@ class ResConfigSettings(models.TransientModel):
         related="company_id.score_threshold_three_stars", readonly=False
     )
     score_learned_weight = fields.Integer(related="company_id.score_learned_weight", readonly=False)
+    forecast_commit_score = fields.Integer(
+        related="company_id.forecast_commit_score", readonly=False
+    )
+    forecast_best_case_score = fields.Integer(
+        related="company_id.forecast_best_case_score", readonly=False
+    )
     pipeline_stale_after_days = fields.Integer(
         related="company_id.pipeline_stale_after_days", readonly=False
     )

@@ -1,6 +1,6 @@
 from datetime import date, datetime, timedelta
 
-from odoo.addons.crm_pipeline_optimizer.rules import periods, stage_clock, stars
+from odoo.addons.crm_pipeline_optimizer.rules import forecast, periods, stage_clock, stars
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import SQL
 
@@ -150,3 +150,43 @@ class TestPeriodRules(TransactionCase):
         # belong to March, so they are taken back from February.
         totals = periods.corrections_by_period(corrections, [(0, 4), (1, 2)], 1)
         self.assertEqual(dict(totals), {(0,): 2.0})
+
+
+@tagged("rules", "forecast", "post_install", "-at_install")
+class TestForecastRules(TransactionCase):
+    """Forecast categories and score buckets: Python and the SQL generated agree; the
+    quality figures are those known by hand."""
+
+    def _sql_values(self, expressions):
+        self.env.cr.execute(SQL("SELECT %s", SQL(", ").join(expressions)))
+        return list(self.env.cr.fetchone())
+
+    def test_category_python_equals_sql(self):
+        for thresholds in ((75, 50), (50, 50), (100, 0), (30, 10)):
+            scores = range(0, 101)
+            expected = [forecast.category_from_score(score, thresholds) for score in scores]
+            got = self._sql_values(
+                [forecast.category_from_score_sql(score, thresholds) for score in scores]
+            )
+            self.assertEqual(got, expected, thresholds)
+
+    def test_bucket_python_equals_sql(self):
+        scores = [-5, 0, 9, 10, 55, 99, 100, 130]
+        self.assertEqual(
+            self._sql_values([forecast.score_bucket_sql(score) for score in scores]),
+            [forecast.score_bucket(score) for score in scores],
+        )
+        self.assertEqual([forecast.score_bucket(s) for s in (0, 9, 10, 100)], [0, 0, 1, 9])
+
+    def test_quality_figures(self):
+        perfect = [(0.9, 1, 3), (0.1, 0, 3)]
+        self.assertEqual(forecast.roc_auc(perfect), 1.0)
+        self.assertAlmostEqual(forecast.brier_score(perfect), 0.01)
+        coin = [(0.5, 1, 5), (0.5, 0, 5)]
+        self.assertEqual(forecast.roc_auc(coin), 0.5)
+        self.assertEqual(forecast.brier_score(coin), 0.25)
+        # Two won at 0.8 and 0.4, two lost at 0.6 and 0.2: 3 of 4 pairs ranked right.
+        mixed = [(0.8, 1, 1), (0.4, 1, 1), (0.6, 0, 1), (0.2, 0, 1)]
+        self.assertEqual(forecast.roc_auc(mixed), 0.75)
+        self.assertIsNone(forecast.roc_auc([(0.3, 1, 4)]), "no lost deal: not measurable")
+        self.assertEqual(forecast.calibrated_rate(2, 2), 0.75)

@@ -46,7 +46,13 @@ export class PipelineDashboard extends Component {
     setup() {
         this.orm = useService("orm");
         this.action = useService("action");
-        this.state = useState({ period: "month", teamId: 0, data: null });
+        this.state = useState({
+            period: "month",
+            teamId: 0,
+            tab: "overview",
+            data: null,
+            forecast: null,
+        });
         this.canvases = {
             stage: useRef("stageChart"),
             source: useRef("sourceChart"),
@@ -66,10 +72,73 @@ export class PipelineDashboard extends Component {
     }
 
     async load() {
-        this.state.data = await this.orm.call("crm.pipeline.dashboard", "get_dashboard_data", [], {
-            period: this.state.period,
-            team_id: this.state.teamId || null,
-        });
+        const filters = { period: this.state.period, team_id: this.state.teamId || null };
+        const [data, forecast] = await Promise.all([
+            this.orm.call("crm.pipeline.dashboard", "get_dashboard_data", [], filters),
+            this.state.tab === "forecast"
+                ? this.orm.call("crm.pipeline.dashboard", "get_forecast_data", [], filters)
+                : null,
+        ]);
+        this.state.data = data;
+        this.state.forecast = forecast;
+    }
+
+    async showTab(tab) {
+        this.state.tab = tab;
+        await this.load();
+    }
+
+    /** Each forecast period's rows: label, formatted value, and the deals behind it. */
+    forecastRows(period) {
+        const money = (value) => this.formatValue(value, "money");
+        const rows = [
+            {
+                name: "won",
+                label: _t("Won so far"),
+                value: money(period.won.amount),
+                domain: period.index === 0 ? period.won.domain : null,
+            },
+            {
+                name: "open",
+                label: _t("Open, expected to close"),
+                value: `${money(period.open.amount)} (${period.open.count})`,
+                domain: period.open.domain,
+            },
+            {
+                name: "weighted_probability",
+                label: _t("Weighted by probability"),
+                value: money(period.weighted_probability),
+            },
+            {
+                name: "weighted_likelihood",
+                label: _t("Weighted by score likelihood"),
+                value: money(period.weighted_likelihood),
+            },
+            ...period.categories.map((category) => ({
+                name: `category_${category.name}`,
+                label: category.label,
+                value: `${money(category.amount)} (${category.count})`,
+                domain: category.domain,
+                indent: true,
+            })),
+            { name: "target", label: _t("Target"), value: money(period.target) },
+            { name: "gap", label: _t("Gap to target"), value: money(period.gap) },
+            {
+                name: "coverage",
+                label: _t("Gap covered by commit / by weighted"),
+                value: `${this.formatValue(period.commit_coverage, "x")} / ${this.formatValue(
+                    period.weighted_coverage,
+                    "x"
+                )}`,
+            },
+        ];
+        return rows;
+    }
+
+    formatRate(value) {
+        return value === null || value === undefined
+            ? "—"
+            : formatFloat(value, { digits: [16, 3] });
     }
 
     async onPeriodChange(ev) {

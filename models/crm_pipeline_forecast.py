@@ -1,0 +1,242 @@
+from dateutil.relativedelta import relativedelta
+
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+from ..rules import forecast
+from ..rules.periods import PERIOD_MONTHS
+from .crm_lead_forecast import FORECAST_CATEGORIES
+
+# How many deals each forecast hygiene list names.
+HYGIENE_LIST = 10
+
+
+class CrmPipelineDashboard(models.AbstractModel):
+    """The forecast: what the current and next periods will close, weighted two ways and by
+    forecast category, against the revenue target; the forecast's hygiene; the score's
+    calibration."""
+
+    _inherit = "crm.pipeline.dashboard"
+
+    @api.model
+    @api.readonly
+    def get_forecast_data(self, period="month", team_id=None, user_id=None):
+        self._check_dashboard_filters(period, team_id, user_id)
+        self = self._with_reader_tz()
+        scope, base, teams = self._dashboard_scope(team_id=team_id, user_id=user_id)
+        self._no_jit()
+        dates = self._dashboard_period(period)
+        start_day, end_day = dates.days
+        next_end_day = end_day + relativedelta(months=PERIOD_MONTHS[period])
+        bounds = ((start_day, end_day), (end_day, next_end_day))
+        open_rows = self._forecast_open_rows(base, start_day, end_day, next_end_day)
+        won_amount, won_count = self._forecast_won(base, *dates.current)
+        return {
+            "scope": scope,
+            "currency_id": self.env.company.currency_id.id,
+            "periods": [
+                self._forecast_period(
+                    base,
+                    index,
+                    period_bounds,
+                    [row for row in open_rows if row["period_index"] == index],
+                    (won_amount, won_count) if index == 0 else (0, 0),
+                    self._target(teams, scope, *period_bounds),
+                    dates.current if index == 0 else None,
+                )
+                for index, period_bounds in enumerate(bounds)
+            ],
+            "hygiene": self._forecast_hygiene(base),
+            "calibration": self._forecast_calibration(),
+        }
+
+    # ------------------------------------------------------------------ forecast
+    def _forecast_open_rows(self, base, start_day, end_day, next_end_day):
+        """Open opportunities of `base` expected to close in the two periods, per period
+        and forecast category: deals, expected revenue, weighted by crm's probability and
+        by the score's calibrated likelihood. One query, under the reader's record rules."""
+        Lead = self.env["crm.lead"]
+        domain = [
+            *self._open_domain(base),
+            ("date_deadline", ">=", start_day),
+            ("date_deadline", "<", next_end_day),
+        ]
+        query = Lead._search(domain)
+        lead = SQL.identifier(query.table)
+        company = query.make_alias(query.table, "forecast_company")
+        calibration = query.make_alias(query.table, "forecast_calibration")
+        query.add_join(
+            "LEFT JOIN",
+            company,
+            "res_company",
+            SQL(
+                "%s = %s", SQL.identifier(company, "id"), SQL.identifier(query.table, "company_id")
+            ),
+        )
+        query.add_join(
+            "LEFT JOIN",
+            calibration,
+            "crm_lead_score_calibration",
+            SQL(
+                "%s IS NOT DISTINCT FROM %s AND %s = %s",
+                SQL.identifier(calibration, "company_id"),
+                SQL.identifier(query.table, "company_id"),
+                SQL.identifier(calibration, "bucket"),
+                forecast.score_bucket_sql(SQL("%s.score", lead)),
+            ),
+        )
+        thresholds = tuple(
+            SQL("COALESCE(%s, %s)", SQL.identifier(company, fname), default)
+            for fname, default in zip(
+                forecast.THRESHOLD_FIELDS, forecast.DEFAULT_THRESHOLDS, strict=True
+            )
+        )
+        revenue = SQL("COALESCE(%s.expected_revenue, 0)", lead)
+        select = query.select(
+            SQL("(%s.date_deadline >= %s)::int AS period_index", lead, end_day),
+            SQL(
+                "COALESCE(%s.forecast_category_manual, %s) AS category",
+                lead,
+                forecast.category_from_score_sql(SQL("COALESCE(%s.score, 0)", lead), thresholds),
+            ),
+            SQL("count(*) AS deals"),
+            SQL("sum(%s) AS amount", revenue),
+            SQL("sum(%s * COALESCE(%s.probability, 0) / 100) AS by_probability", revenue, lead),
+            SQL(
+                "sum(%s * COALESCE(%s, LEAST(COALESCE(%s.score, 0), 100)) / 100) AS by_likelihood",
+                revenue,
+                SQL.identifier(calibration, "likelihood"),
+                lead,
+            ),
+        )
+        return self.env.execute_query_dict(SQL("%s GROUP BY 1, 2", select))
+
+    def _forecast_won(self, base, start, end):
+        [(amount, count)] = self.env["crm.lead"]._read_group(
+            self._won_domain(base, start, end), [], ["expected_revenue:sum", "__count"]
+        )
+        return amount or 0, count
+
+    def _forecast_period(self, base, index, bounds, rows, won, target, won_bounds):
+        start_day, end_day = bounds
+        won_amount, won_count = won
+        open_domain = [
+            *self._open_domain(base),
+            ("date_deadline", ">=", fields.Date.to_string(start_day)),
+            ("date_deadline", "<", fields.Date.to_string(end_day)),
+        ]
+        labels = dict(
+            self.env["crm.lead"]._fields["forecast_category"]._description_selection(self.env)
+        )
+        by_category = {row["category"]: row for row in rows}
+        categories = [
+            {
+                "name": category,
+                "label": labels[category],
+                "count": by_category.get(category, {}).get("deals", 0),
+                "amount": by_category.get(category, {}).get("amount", 0) or 0,
+                "domain": [*open_domain, ("forecast_category", "=", category)],
+            }
+            for category, _label in FORECAST_CATEGORIES
+        ]
+        forecast_rows = [row for row in rows if row["category"] != "omitted"]
+        by_probability = sum(row["by_probability"] or 0 for row in forecast_rows)
+        by_likelihood = sum(row["by_likelihood"] or 0 for row in forecast_rows)
+        commit = by_category.get("commit", {}).get("amount", 0) or 0
+        gap = max(target - won_amount, 0) if target else None
+        return {
+            "index": index,
+            "start": fields.Date.to_string(start_day),
+            "end": fields.Date.to_string(end_day - relativedelta(days=1)),
+            "won": {
+                "amount": won_amount,
+                "count": won_count,
+                "domain": self._won_domain(base, *won_bounds) if won_bounds else [("id", "=", 0)],
+            },
+            "open": {
+                "amount": sum(row["amount"] or 0 for row in rows),
+                "count": sum(row["deals"] for row in rows),
+                "domain": open_domain,
+            },
+            "weighted_probability": by_probability,
+            "weighted_likelihood": by_likelihood,
+            "categories": categories,
+            "target": target,
+            "gap": gap,
+            "commit_coverage": commit / gap if gap else None,
+            "weighted_coverage": by_likelihood / gap if gap else None,
+            "forecast": won_amount + by_likelihood,
+        }
+
+    # ------------------------------------------------------------------ hygiene
+    def _forecast_hygiene(self, base):
+        """Open deals whose expected closing has passed, and those pushed back."""
+        Lead = self.env["crm.lead"]
+        passed_domain = [*self._open_domain(base), ("is_deadline_passed", "=", True)]
+        pushed_domain = [*self._open_domain(base), ("deadline_push_count", ">", 0)]
+
+        def listed(domain, order):
+            return [
+                {
+                    "id": lead.id,
+                    "name": lead.name,
+                    "user": lead.user_id.name or "",
+                    "date_deadline": fields.Date.to_string(lead.date_deadline),
+                    "pushes": lead.deadline_push_count,
+                    "days_pushed": lead.deadline_pushed_days,
+                    "amount": lead.expected_revenue,
+                }
+                for lead in Lead.search_fetch(
+                    domain,
+                    [
+                        "name",
+                        "user_id",
+                        "date_deadline",
+                        "deadline_push_count",
+                        "deadline_pushed_days",
+                        "expected_revenue",
+                    ],
+                    order=order,
+                    limit=HYGIENE_LIST,
+                )
+            ]
+
+        return {
+            "passed": {
+                "count": Lead.search_count(passed_domain),
+                "domain": passed_domain,
+                "deals": listed(passed_domain, "date_deadline, id"),
+            },
+            "pushed": {
+                "count": Lead.search_count(pushed_domain),
+                "domain": pushed_domain,
+                "deals": listed(pushed_domain, "deadline_pushed_days desc, id"),
+            },
+        }
+
+    # ------------------------------------------------------------------ calibration
+    def _forecast_calibration(self):
+        """The reader's company's calibration: buckets and quality figures."""
+        company = self.env.company
+        rows = (
+            self.env["crm.lead.score.calibration"].sudo().search([("company_id", "=", company.id)])
+        )
+        return {
+            "buckets": [
+                {
+                    "range": row.score_range,
+                    "closed": row.closed_count,
+                    "won": row.won_count,
+                    "win_rate": row.win_rate,
+                    "likelihood": row.likelihood,
+                }
+                for row in rows
+            ],
+            "deals": company.score_calibration_deals,
+            "month_before": company.score_calibration_month_before,
+            "score_brier": company.score_brier or None,
+            "score_auc": company.score_auc or None,
+            "crm_brier": company.crm_probability_brier or None,
+            "crm_auc": company.crm_probability_auc or None,
+            "calibrated_on": fields.Datetime.to_string(company.score_calibrated_on) or None,
+        }
