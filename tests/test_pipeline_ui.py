@@ -1,3 +1,8 @@
+from datetime import timedelta
+
+from dateutil.relativedelta import relativedelta
+
+from odoo import fields
 from odoo.tests import HttpCase, tagged
 
 from .common import PipelineDashboardCommon, PipelineOptimizerCommon
@@ -160,3 +165,76 @@ class TestPipelineDashboardUi(HttpCase, PipelineDashboardCommon):
             "crm_pipeline_optimizer_dashboard_manager",
             login=self.user_sales_manager.login,
         )
+
+
+@tagged("ui", "post_install", "-at_install")
+class TestForecastUi(HttpCase, PipelineOptimizerCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        today = fields.Date.today()
+        month = today.replace(day=1)
+        cls.team = cls.env["crm.team"].create(
+            {
+                "name": "Forecast Tour Team",
+                "user_id": cls.user_sales_manager.id,
+                "member_ids": [(6, 0, cls.user_salesman_own.ids)],
+            }
+        )
+        cls.env["crm.team.revenue.target"].create(
+            {
+                "team_id": cls.team.id,
+                "date_from": month,
+                "date_to": month + relativedelta(months=1, days=-1),
+                "amount": 200000,
+            }
+        )
+        values = {
+            "type": "opportunity",
+            "team_id": cls.team.id,
+            "user_id": cls.user_salesman_own.id,
+            "date_deadline": month + timedelta(days=2),
+        }
+        cls.env["crm.lead"].create(
+            [
+                {
+                    **values,
+                    "name": "Tour committed deal",
+                    "expected_revenue": 100000,
+                    "probability": 50,
+                    "forecast_category_manual": "commit",
+                },
+                {
+                    **values,
+                    "name": "Tour best case deal",
+                    "expected_revenue": 50000,
+                    "probability": 20,
+                    "forecast_category_manual": "best_case",
+                },
+                {
+                    **values,
+                    "name": "Tour late deal",
+                    "expected_revenue": 0,
+                    "probability": 0,
+                    "forecast_category_manual": "omitted",
+                    "date_deadline": month - timedelta(days=3),
+                },
+            ]
+        )
+
+    def test_manager_reads_the_forecast_and_drills_down(self):
+        self.start_tour(
+            "/odoo/action-crm_pipeline_optimizer.action_crm_pipeline_dashboard",
+            "crm_pipeline_optimizer_forecast_manager",
+            login=self.user_sales_manager.login,
+        )
+
+    def test_salesperson_sets_a_deal_category(self):
+        deal = self.env["crm.lead"].search([("name", "=", "Tour best case deal")])
+        self.start_tour(
+            "/odoo/crm",
+            "crm_pipeline_optimizer_forecast_category",
+            login=self.user_salesman_own.login,
+        )
+        self.assertEqual(deal.forecast_category_manual, "commit")
+        self.assertEqual(deal.forecast_category, "commit")
