@@ -105,6 +105,8 @@ def _post_init_score_leads(env):
     else:
         Lead._update_all_scores()
         Lead._fill_match_keys()
+    # The stage flow of the history crm tracked before the install.
+    env["crm.lead.stage.visit"]._rebuild_stage_visits()
 
 
 def _uninstall_drop_indexes(env):

@@ -12,6 +12,8 @@ from . import crm_lead_scoring
 from . import crm_lead_stage_clock
 from . import crm_lead_exit_criteria
 from . import crm_lead_forecast
+from . import crm_lead_stage_visit
+from . import crm_lead_stage_flow
 from . import crm_lead_duplicate
 from . import crm_lead_merge
 from . import crm_lead_merge_log
@@ -19,6 +21,7 @@ from . import crm_lead_import
 from . import crm_lead_dashboard
 from . import crm_pipeline_dashboard
 from . import crm_pipeline_forecast
+from . import crm_pipeline_stage_flow
 from . import crm_lead_score_calibration
 from . import crm_lead_duplicate_exclusion
 from . import crm_lead_duplicate_cluster

@@ -52,6 +52,7 @@ export class PipelineDashboard extends Component {
             tab: "overview",
             data: null,
             forecast: null,
+            flow: null,
         });
         this.canvases = {
             stage: useRef("stageChart"),
@@ -73,14 +74,15 @@ export class PipelineDashboard extends Component {
 
     async load() {
         const filters = { period: this.state.period, team_id: this.state.teamId || null };
-        const [data, forecast] = await Promise.all([
-            this.orm.call("crm.pipeline.dashboard", "get_dashboard_data", [], filters),
-            this.state.tab === "forecast"
-                ? this.orm.call("crm.pipeline.dashboard", "get_forecast_data", [], filters)
-                : null,
+        const call = (method) => this.orm.call("crm.pipeline.dashboard", method, [], filters);
+        const [data, forecast, flow] = await Promise.all([
+            call("get_dashboard_data"),
+            this.state.tab === "forecast" ? call("get_forecast_data") : null,
+            this.state.tab === "flow" ? call("get_stage_flow_data") : null,
         ]);
         this.state.data = data;
         this.state.forecast = forecast;
+        this.state.flow = flow;
     }
 
     async showTab(tab) {
@@ -133,6 +135,12 @@ export class PipelineDashboard extends Component {
             },
         ];
         return rows;
+    }
+
+    formatDays(value) {
+        return value === null || value === undefined
+            ? "—"
+            : formatFloat(value, { digits: [16, 1] });
     }
 
     formatRate(value) {

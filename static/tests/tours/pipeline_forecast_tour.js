@@ -11,6 +11,16 @@ registry.category("web_tour.tours").add("crm_pipeline_optimizer_forecast_manager
             run: "selectByLabel Forecast Tour Team",
         },
         {
+            content: "Open the stage flow",
+            trigger: ".o_pipeline_tab_flow",
+            run: "click",
+        },
+        {
+            content: "The three deals entered New this period and are still there",
+            trigger:
+                ".o_pipeline_funnel_stage:contains(New) .o_pipeline_funnel_entered:contains(3)",
+        },
+        {
             content: "Open the forecast",
             trigger: ".o_pipeline_tab_forecast",
             run: "click",

@@ -1,0 +1,75 @@
+from odoo import fields, models
+from odoo.tools import SQL
+
+# A visit follows its deal's owner: the reader's record rules on deals apply to visits.
+VISIT_OWNER_FIELDS = ("company_id", "team_id", "user_id")
+
+
+class CrmLead(models.Model):
+    """Stage flow: each change of stage, and each loss, ends the deal's visit of its
+    stage, kept as a row for the funnel and the velocity."""
+
+    _inherit = "crm.lead"
+
+    stage_visit_ids = fields.One2many("crm.lead.stage.visit", "lead_id", string="Stage Visits")
+
+    def write(self, vals):
+        if self and ("stage_id" in vals or vals.get("active") is False):
+            self._end_stage_visits(vals)
+        res = super().write(vals)
+        if self and set(VISIT_OWNER_FIELDS) & set(vals):
+            self._follow_owner_in_visits()
+        return res
+
+    def _end_stage_visits(self, vals):
+        """One INSERT for the write: the visits its deals end, before crm restarts their
+        stage clock."""
+        self.flush_recordset(
+            ["stage_id", "active", "date_last_stage_update", "create_date", *VISIT_OWNER_FIELDS]
+        )
+        new_stage_id = vals.get("stage_id")
+        lost = vals.get("active") is False and not new_stage_id
+        Visit = self.env["crm.lead.stage.visit"]
+        outcome = SQL("'lost'") if lost else Visit._outcome_sql("old", "new")
+        self.env.execute_query(
+            SQL(
+                """
+                INSERT INTO crm_lead_stage_visit (lead_id, stage_id, company_id, team_id,
+                                                  user_id, date_entered, date_left, days,
+                                                  outcome)
+                SELECT lead.id, lead.stage_id, lead.company_id, lead.team_id, lead.user_id,
+                       COALESCE(lead.date_last_stage_update, lead.create_date), %(now)s,
+                       extract(epoch FROM %(now)s
+                               - COALESCE(lead.date_last_stage_update, lead.create_date))
+                           / 86400,
+                       %(outcome)s
+                  FROM crm_lead lead
+                  JOIN crm_stage old ON old.id = lead.stage_id
+                  LEFT JOIN crm_stage new ON new.id = %(new_stage)s
+                 WHERE lead.id IN %(ids)s AND lead.active
+                   AND (%(lost)s OR lead.stage_id IS DISTINCT FROM %(new_stage)s)
+                   AND (%(lost)s OR new.id IS NOT NULL)
+                """,
+                now=self.env.cr.now(),
+                outcome=outcome,
+                new_stage=new_stage_id or None,
+                ids=tuple(self._ids),
+                lost=lost,
+            )
+        )
+
+    def _follow_owner_in_visits(self):
+        self.flush_recordset(list(VISIT_OWNER_FIELDS))
+        self.env.execute_query(
+            SQL(
+                """UPDATE crm_lead_stage_visit visit
+                      SET company_id = lead.company_id, team_id = lead.team_id,
+                          user_id = lead.user_id
+                     FROM crm_lead lead
+                    WHERE lead.id = visit.lead_id AND lead.id IN %s
+                      AND (visit.company_id, visit.team_id, visit.user_id)
+                          IS DISTINCT FROM (lead.company_id, lead.team_id, lead.user_id)""",
+                tuple(self._ids),
+            )
+        )
+        self.env["crm.lead.stage.visit"].invalidate_model(list(VISIT_OWNER_FIELDS))

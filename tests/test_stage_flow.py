@@ -1,0 +1,176 @@
+import statistics
+
+from odoo.tests import tagged
+
+from .common import PipelineOptimizerCommon
+
+
+@tagged("stage_flow", "post_install", "-at_install")
+class TestStageFlow(PipelineOptimizerCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.Lead = cls.env["crm.lead"]
+        cls.Visit = cls.env["crm.lead.stage.visit"]
+
+    def _deal(self, stage, user=None, **values):
+        deal = self.Lead.create(
+            {
+                "name": "Flow deal",
+                "type": "opportunity",
+                "team_id": self.sales_team.id,
+                "user_id": (user or self.user_salesman_own).id,
+                "stage_id": stage.id,
+                **values,
+            }
+        )
+        self._commit()
+        return deal
+
+    def _commit(self):
+        """What a transaction's end does: the tracking crm's history is made of."""
+        self.env.flush_all()
+        self.env.cr.precommit.run()
+
+    def _move(self, deals, stage):
+        deals.write({"stage_id": stage.id})
+        self._commit()
+
+    def _visits(self, deals):
+        return sorted(
+            (visit.lead_id.id, visit.stage_id.id, visit.outcome)
+            for visit in self.Visit.search([("lead_id", "in", deals.ids)])
+        )
+
+    def test_each_move_ends_a_visit(self):
+        deal = self._deal(self.stage_new)
+        self._move(deal, self.stage_qualified)
+        self._move(deal, self.stage_new)
+        self._move(deal, self.stage_proposal)
+        self._move(deal, self.stage_won)
+        lost = self._deal(self.stage_qualified)
+        lost.action_set_lost()
+        self._commit()
+        self.assertEqual(
+            self._visits(deal | lost),
+            sorted(
+                [
+                    (deal.id, self.stage_new.id, "forward"),
+                    (deal.id, self.stage_qualified.id, "back"),
+                    (deal.id, self.stage_new.id, "forward"),
+                    (deal.id, self.stage_proposal.id, "won"),
+                    (lost.id, self.stage_qualified.id, "lost"),
+                ]
+            ),
+        )
+
+    def test_kept_visits_equal_a_recount_from_the_history(self):
+        deals = self.Lead.concat(*(self._deal(self.stage_new) for _index in range(4)))
+        self._move(deals, self.stage_qualified)
+        self._move(deals[:3], self.stage_proposal)
+        self._move(deals[:1], self.stage_won)
+        self._move(deals[1:2], self.stage_qualified)
+        deals[2].action_set_lost()
+        self._commit()
+        kept = self._visits(deals)
+        kept_days = {
+            (visit.lead_id.id, visit.stage_id.id, visit.outcome): round(visit.days, 3)
+            for visit in self.Visit.search([("lead_id", "in", deals.ids)])
+        }
+        self.Visit._rebuild_stage_visits()
+        self.assertEqual(self._visits(deals), kept)
+        recount_days = {
+            (visit.lead_id.id, visit.stage_id.id, visit.outcome): round(visit.days, 3)
+            for visit in self.Visit.search([("lead_id", "in", deals.ids)])
+        }
+        self.assertEqual(recount_days.keys(), kept_days.keys())
+
+    def test_mass_move_is_one_insert(self):
+        few = self.Lead.concat(*(self._deal(self.stage_new) for _index in range(3)))
+        many = self.Lead.concat(*(self._deal(self.stage_new) for _index in range(30)))
+        for deals in (few, many):
+            deals.invalidate_recordset()
+            with self.assertQueryCount(1):
+                deals._end_stage_visits({"stage_id": self.stage_qualified.id})
+        self.assertEqual(self.Visit.search_count([("lead_id", "in", many.ids)]), 30)
+
+    def test_visit_follows_its_deal_and_its_readers(self):
+        deal = self._deal(self.stage_new)
+        self._move(deal, self.stage_qualified)
+        visit = self.Visit.search([("lead_id", "=", deal.id)])
+        own = self.Visit.with_user(self.user_salesman_own)
+        self.assertEqual(own.search([("lead_id", "=", deal.id)]), visit)
+        deal.user_id = self.user_salesman_all
+        self.assertEqual(visit.user_id, self.user_salesman_all)
+        self.assertFalse(own.search([("lead_id", "=", deal.id)]), "now a colleague's deal")
+        self.assertTrue(
+            self.Visit.with_user(self.user_salesman_all).search([("id", "=", visit.id)])
+        )
+        self.assertFalse(
+            self.Visit.with_user(self.user_company_2).search([("id", "=", visit.id)]),
+            "another company's",
+        )
+
+    def test_funnel_and_velocity_equal_the_visits(self):
+        own, other = self.user_salesman_own, self.user_salesman_all
+        deals = self.Lead.concat(
+            *(self._deal(self.stage_new, user=own if index % 3 else other) for index in range(9))
+        )
+        self._move(deals[:7], self.stage_qualified)
+        self._move(deals[:4], self.stage_proposal)
+        self._move(deals[:1], self.stage_won)
+        deals[4].action_set_lost()
+        self._commit()
+        # Spread the days: each visit of Qualified lasted as many days as its position.
+        for position, visit in enumerate(
+            self.Visit.search(
+                [("lead_id", "in", deals.ids), ("stage_id", "=", self.stage_qualified.id)]
+            )
+        ):
+            visit.days = position + 1
+        for user in (self.user_salesman_own, self.user_sales_manager):
+            with self.subTest(user=user.name):
+                data = self.env["crm.pipeline.dashboard"].with_user(user).get_stage_flow_data()
+                mine = (
+                    deals
+                    if user == self.user_sales_manager
+                    else deals.filtered(lambda deal: deal.user_id == own)
+                )
+                visits = self.Visit.search([("lead_id", "in", mine.ids)])
+                rows = {row["id"]: row for row in data["stages"]}
+                qualified = rows[self.stage_qualified.id]
+                of_qualified = visits.filtered(lambda v: v.stage_id == self.stage_qualified)
+                current = mine.filtered(
+                    lambda deal: deal.active and deal.stage_id == self.stage_qualified
+                )
+                self.assertEqual(qualified["entered"], len(of_qualified) + len(current))
+                self.assertEqual(
+                    qualified["forward"],
+                    len(of_qualified.filtered(lambda v: v.outcome == "forward")),
+                )
+                self.assertEqual(
+                    qualified["lost"], len(of_qualified.filtered(lambda v: v.outcome == "lost"))
+                )
+                self.assertEqual(qualified["current"], len(current))
+                self.assertAlmostEqual(
+                    qualified["average_days"], statistics.mean(of_qualified.mapped("days"))
+                )
+                self.assertAlmostEqual(
+                    qualified["median_days"], statistics.median(of_qualified.mapped("days"))
+                )
+                self.assertEqual(
+                    self.Lead.with_user(user).search_count(qualified["domain"]),
+                    len(set(of_qualified.lead_id.filtered("active").ids) | set(current.ids)),
+                )
+                per_person = {
+                    row["name"]: row
+                    for row in data["by_salesperson"]
+                    if row["stage"] == self.stage_qualified.name
+                }
+                for person in {visit.user_id for visit in of_qualified}:
+                    days = of_qualified.filtered(lambda v, p=person: v.user_id == p).mapped("days")
+                    self.assertAlmostEqual(
+                        per_person[person.name]["average_days"], statistics.mean(days)
+                    )
+                if user == self.user_salesman_own:
+                    self.assertNotIn(other.name, per_person, "a colleague's deals stay unseen")
