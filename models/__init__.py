@@ -5,6 +5,7 @@ from . import crm_stage
 from . import crm_stage_exit_check
 from . import crm_team
 from . import crm_team_revenue_target
+from . import crm_team_forecast_snapshot
 from . import crm_lead_scoring_criterion
 from . import crm_lead_scoring_factor
 from . import crm_lead

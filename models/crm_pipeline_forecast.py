@@ -9,6 +9,8 @@ from .crm_lead_forecast import FORECAST_CATEGORIES
 
 # How many deals each forecast hygiene list names.
 HYGIENE_LIST = 10
+# How many ended periods the forecast accuracy compares.
+ACCURACY_PERIODS = 6
 
 
 class CrmPipelineDashboard(models.AbstractModel):
@@ -47,6 +49,7 @@ class CrmPipelineDashboard(models.AbstractModel):
                 for index, period_bounds in enumerate(bounds)
             ],
             "hygiene": self._forecast_hygiene(base),
+            "accuracy": self._forecast_accuracy(teams, scope, period),
             "calibration": self._forecast_calibration(),
         }
 
@@ -167,6 +170,56 @@ class CrmPipelineDashboard(models.AbstractModel):
             "weighted_coverage": by_likelihood / gap if gap else None,
             "forecast": won_amount + by_likelihood,
         }
+
+    # ------------------------------------------------------------------ accuracy
+    def _forecast_accuracy(self, teams, scope, period):
+        """Forecast at the start of each of the last ended periods against the revenue won
+        in it, for the reader's teams (team leaders and sales managers: a salesperson
+        reads the deals of their own only)."""
+        if scope == "own" or period not in ("month", "quarter"):
+            return []
+        Snapshot = self.env["crm.team.forecast.snapshot"]
+        today = fields.Date.context_today(self)
+        snapshots = Snapshot.search(
+            [("team_id", "in", teams.ids), ("period", "=", period), ("date_end", "<=", today)],
+            order="date_start desc",
+        )
+        by_start = {}
+        for snapshot in snapshots:
+            by_start.setdefault(snapshot.date_start, []).append(snapshot)
+        starts = sorted(by_start, reverse=True)[:ACCURACY_PERIODS]
+        if not starts:
+            return []
+        first, last_end = min(starts), by_start[max(starts)][0].date_end
+        won_by_period = self.env["crm.lead"]._read_group(
+            [
+                *self._won_domain(
+                    [("team_id", "in", teams.ids)],
+                    self._utc_midnight(first),
+                    self._utc_midnight(last_end),
+                )
+            ],
+            [f"date_closed:{period}"],
+            ["expected_revenue:sum"],
+        )
+        won = {fields.Date.to_date(start): amount for start, amount in won_by_period}
+        rows = []
+        for start in sorted(starts):
+            kept = by_start[start]
+            actual = won.get(start, 0) or 0
+            weighted = sum(snapshot.weighted for snapshot in kept)
+            rows.append(
+                {
+                    "start": fields.Date.to_string(start),
+                    "end": fields.Date.to_string(kept[0].date_end - relativedelta(days=1)),
+                    "weighted": weighted,
+                    "commit": sum(snapshot.commit for snapshot in kept),
+                    "target": sum(snapshot.target for snapshot in kept),
+                    "actual": actual,
+                    "error": 100 * (weighted - actual) / actual if actual else None,
+                }
+            )
+        return rows
 
     # ------------------------------------------------------------------ hygiene
     def _forecast_hygiene(self, base):

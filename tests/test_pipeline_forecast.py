@@ -466,3 +466,72 @@ class TestScoreCalibration(PipelineOptimizerCommon):
         self.assertFalse(
             Snapshot.search([("lead_id", "=", won.id)]), "closed deals are not forecast"
         )
+
+
+@tagged("forecast", "post_install", "-at_install")
+class TestForecastAccuracy(PipelineOptimizerCommon):
+    def test_snapshot_once_a_period_and_accuracy_of_the_ended_ones(self):
+        Snapshot = self.env["crm.team.forecast.snapshot"]
+        today = fields.Date.today()
+        self.env["crm.lead"].create(
+            {
+                "name": "Committed this month",
+                "type": "opportunity",
+                "team_id": self.sales_team.id,
+                "user_id": self.user_salesman_own.id,
+                "expected_revenue": 30000,
+                "probability": 50,
+                "forecast_category_manual": "commit",
+                "date_deadline": today.replace(day=1),
+            }
+        )
+        taken = Snapshot._cron_take_snapshots().filtered(lambda s: s.team_id == self.sales_team)
+        self.assertEqual(sorted(taken.mapped("period")), ["month", "quarter"])
+        month = taken.filtered(lambda snapshot: snapshot.period == "month")
+        self.assertEqual((month.commit, month.weighted_probability), (30000, 15000))
+        self.assertFalse(
+            Snapshot._cron_take_snapshots().filtered(lambda s: s.team_id == self.sales_team),
+            "once a period",
+        )
+        # Two ended months, forecast 10,000 and 20,000; won 12,000 and nothing.
+        first = today.replace(day=1)
+        for months_back, weighted in ((2, 10000), (1, 20000)):
+            start = first - relativedelta(months=months_back)
+            Snapshot.create(
+                {
+                    "team_id": self.sales_team.id,
+                    "period": "month",
+                    "date_start": start,
+                    "date_end": start + relativedelta(months=1),
+                    "weighted": weighted,
+                    "commit": weighted / 2,
+                }
+            )
+        won = self.env["crm.lead"].create(
+            {
+                "name": "Won two months ago",
+                "type": "opportunity",
+                "team_id": self.sales_team.id,
+                "expected_revenue": 12000,
+            }
+        )
+        won.stage_id = self.stage_won
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                "UPDATE crm_lead SET date_closed = %s WHERE id = %s",
+                fields.Datetime.to_datetime(first - relativedelta(months=2, days=-3)),
+                won.id,
+            )
+        )
+        self.env.invalidate_all()
+        manager = self.env["crm.pipeline.dashboard"].with_user(self.user_sales_manager)
+        accuracy = manager.get_forecast_data("month", team_id=self.sales_team.id)["accuracy"]
+        self.assertEqual(
+            [(row["weighted"], row["commit"], row["actual"]) for row in accuracy],
+            [(10000, 5000, 12000), (20000, 10000, 0)],
+        )
+        self.assertAlmostEqual(accuracy[0]["error"], -100 * 2000 / 12000)
+        self.assertIsNone(accuracy[1]["error"])
+        own = self.env["crm.pipeline.dashboard"].with_user(self.user_salesman_own)
+        self.assertEqual(own.get_forecast_data("month")["accuracy"], [], "a manager's view")
