@@ -1,6 +1,6 @@
 from dateutil.relativedelta import relativedelta
 
-from odoo import api, fields, models
+from odoo import api, fields, models, tools
 from odoo.tools import SQL
 
 from ..rules import forecast
@@ -52,6 +52,56 @@ class CrmPipelineDashboard(models.AbstractModel):
             "accuracy": self._forecast_accuracy(teams, scope, period),
             "calibration": self._forecast_calibration(),
         }
+
+    # ------------------------------------------------------------------ report
+    def _team_health(self, team, period):
+        """The report's figures, and the team's forecast for this period and the next, as
+        bars the PDF draws."""
+        health = super()._team_health(team, period)
+        forecast_data = self._team_forecast(team, period)
+        health["forecast"] = [
+            {
+                "label": self.env._("This period")
+                if row["index"] == 0
+                else self.env._("Next period"),
+                "dates": f"{row['start']} – {row['end']}",
+                "bars": self._report_bars(
+                    [
+                        (self.env._("Won so far"), row["won"]["amount"]),
+                        (self.env._("Commit"), row["categories"][0]["amount"]),
+                        (self.env._("Weighted by score likelihood"), row["weighted_likelihood"]),
+                        (self.env._("Weighted by probability"), row["weighted_probability"]),
+                        (self.env._("Target"), row["target"]),
+                    ],
+                    lambda amount: tools.format_amount(
+                        self.env, amount, team.currency_id or self.env.company.currency_id
+                    ),
+                ),
+            }
+            for row in forecast_data
+        ]
+        return health
+
+    def _team_forecast(self, team, period):
+        self = self._with_reader_tz()
+        base = [("team_id", "=", team.id)]
+        dates = self._dashboard_period(period)
+        start_day, end_day = dates.days
+        next_end_day = end_day + relativedelta(months=PERIOD_MONTHS[period])
+        rows = self._forecast_open_rows(base, start_day, end_day, next_end_day)
+        won = self._forecast_won(base, *dates.current)
+        return [
+            self._forecast_period(
+                base,
+                index,
+                bounds,
+                [row for row in rows if row["period_index"] == index],
+                won if index == 0 else (0, 0),
+                self._target(team, "team", *bounds),
+                dates.current if index == 0 else None,
+            )
+            for index, bounds in enumerate(((start_day, end_day), (end_day, next_end_day)))
+        ]
 
     # ------------------------------------------------------------------ forecast
     def _forecast_open_rows(self, base, start_day, end_day, next_end_day):

@@ -247,6 +247,34 @@ class TestPipelineHealthReport(PipelineDashboardCommon):
         self.assertEqual(target_chart.count("o_pipeline_health_bar"), 2)
         self.assertIn("width: 100.0%", target_chart)
         self.assertNotIn("No revenue target for this period.", html)
+        # The forecast: this period and the next, each with its five bars, the target's
+        # the team's revenue target prorated to the period.
+        this_period, _next_period = health["forecast"]
+        forecast = self.env["crm.pipeline.dashboard"].with_user(self.user_sales_manager)
+        data = forecast.get_forecast_data("month", team_id=self.sales_team.id)["periods"][0]
+        self.assertEqual(
+            [bar["label"] for bar in this_period["bars"]],
+            [
+                "Won so far",
+                "Commit",
+                "Weighted by score likelihood",
+                "Weighted by probability",
+                "Target",
+            ],
+        )
+        longest = max(
+            data["won"]["amount"],
+            data["target"],
+            data["weighted_likelihood"],
+            data["weighted_probability"],
+            data["categories"][0]["amount"],
+        )
+        self.assertEqual(
+            this_period["bars"][-1]["percent"], round(100 * data["target"] / longest, 1)
+        )
+        forecast_charts = html.split("o_pipeline_health_forecast_bars")[1:]
+        self.assertEqual(len(forecast_charts), 2)
+        self.assertEqual(forecast_charts[0].split("</table>")[0].count("o_pipeline_health_bar"), 5)
         self.target.unlink()
         html = report._render_qweb_html(report.id, self.sales_team.ids)[0].decode()
         self.assertIn("No revenue target for this period.", html)
