@@ -656,11 +656,65 @@ def bench_exit_criteria(env, measure):
     figure("exit_checklist_page_queries", checklist["queries"], "queries")
 
 
+def bench_forecast(env, measure):
+    """Forecast, stage flow and the score's calibration: the nightly calibration and the
+    stage history rebuilt as at install; the forecast and stage flow tabs for a sales
+    administrator, a team leader and a salesperson, warm caches."""
+    Calibration = env["crm.lead.score.calibration"]
+    result = measure.run(Calibration._cron_calibrate, repeat=1)
+    figure("calibration_cron_seconds", result["seconds"], "s")
+    figure("calibration_cron_queries", result["queries"], "queries")
+    env.cr.execute("SELECT count(*) FROM crm_lead_score_snapshot")
+    figure("calibration_snapshot_rows", env.cr.fetchone()[0], "rows")
+    company = env.company
+    figure("calibration_deals", company.score_calibration_deals, "deals")
+    figure("calibration_deals_read_a_month_before", company.score_calibration_month_before, "deals")
+    for name in ("score_brier", "score_auc", "crm_probability_brier", "crm_probability_auc"):
+        figure(f"calibration_{name}", company[name] or "not measurable", "")
+    for row in Calibration.search([("company_id", "=", company.id)]):
+        figure(
+            f"calibration_bucket_{row.bucket}",
+            f"{row.closed_count} closed, {row.win_rate:.1f} % won",
+            "",
+        )
+    result = measure.run(env["crm.lead.stage.visit"]._rebuild_stage_visits, repeat=1)
+    figure("stage_visits_rebuild_seconds", result["seconds"], "s")
+    env.cr.execute("SELECT count(*) FROM crm_lead_stage_visit")
+    figure("stage_visits_rows", env.cr.fetchone()[0], "rows")
+
+    admin = env.ref("base.user_admin")
+    env.cr.execute(
+        "SELECT team.user_id FROM crm_lead lead "
+        "JOIN crm_team team ON team.id = lead.team_id GROUP BY team.id ORDER BY COUNT(*) DESC "
+        "LIMIT 1"
+    )
+    leader = env["res.users"].browse(env.cr.fetchone()[0])
+    leader.groups_id = [Command.unlink(env.ref("sales_team.group_sale_manager").id)]
+    env.cr.execute(
+        "SELECT user_id FROM crm_lead WHERE user_id IS NOT NULL GROUP BY user_id "
+        "ORDER BY COUNT(*) DESC LIMIT 1"
+    )
+    salesperson = env["res.users"].browse(env.cr.fetchone()[0])
+    for role, user in (("manager", admin), ("team_leader", leader), ("salesperson", salesperson)):
+        Dashboard = env(user=user)["crm.pipeline.dashboard"]
+        for method, label in (
+            ("get_forecast_data", "forecast"),
+            ("get_stage_flow_data", "stage_flow"),
+        ):
+            call = getattr(Dashboard, method)
+            call("month")
+            result = measure.run(lambda call=call: call("month"), cold=False)
+            figure(f"{label}_{role}_month_seconds", result["seconds"], "s")
+            figure(f"{label}_{role}_month_queries", result["queries"], "queries")
+    env.cr.rollback()
+
+
 SECTIONS = [
     bench_anchors,
     bench_scoring,
     bench_stale,
     bench_dashboard,
+    bench_forecast,
     bench_figures,
     bench_exit_criteria,
     bench_duplicates,
