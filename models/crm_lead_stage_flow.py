@@ -32,29 +32,23 @@ class CrmLead(models.Model):
         Visit = self.env["crm.lead.stage.visit"]
         outcome = SQL("'lost'") if lost else Visit._outcome_sql("old", "new")
         self.env.execute_query(
-            SQL(
-                """
-                INSERT INTO crm_lead_stage_visit (lead_id, stage_id, company_id, team_id,
-                                                  user_id, date_entered, date_left, days,
-                                                  outcome)
-                SELECT lead.id, lead.stage_id, lead.company_id, lead.team_id, lead.user_id,
-                       COALESCE(lead.date_last_stage_update, lead.create_date), %(now)s,
-                       extract(epoch FROM %(now)s
-                               - COALESCE(lead.date_last_stage_update, lead.create_date))
-                           / 86400,
-                       %(outcome)s
-                  FROM crm_lead lead
-                  JOIN crm_stage old ON old.id = lead.stage_id
+            Visit._insert_sql(
+                "lead",
+                SQL("lead.stage_id"),
+                SQL("COALESCE(lead.date_last_stage_update, lead.create_date)"),
+                SQL("%s::timestamp", self.env.cr.now()),
+                outcome,
+                SQL(
+                    """FROM crm_lead lead
+                       JOIN crm_stage old ON old.id = lead.stage_id
                   LEFT JOIN crm_stage new ON new.id = %(new_stage)s
-                 WHERE lead.id IN %(ids)s AND lead.active
-                   AND (%(lost)s OR lead.stage_id IS DISTINCT FROM %(new_stage)s)
-                   AND (%(lost)s OR new.id IS NOT NULL)
-                """,
-                now=self.env.cr.now(),
-                outcome=outcome,
-                new_stage=new_stage_id or None,
-                ids=tuple(self._ids),
-                lost=lost,
+                      WHERE lead.id IN %(ids)s AND lead.active
+                        AND (%(lost)s OR lead.stage_id IS DISTINCT FROM %(new_stage)s)
+                        AND (%(lost)s OR new.id IS NOT NULL)""",
+                    new_stage=new_stage_id or None,
+                    ids=tuple(self._ids),
+                    lost=lost,
+                ),
             )
         )
 

@@ -1,6 +1,10 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+VISIT_COLUMNS = SQL(
+    "lead_id, stage_id, company_id, team_id, user_id, date_entered, date_left, days, outcome"
+)
+
 OUTCOMES = [
     ("forward", "Moved On"),
     ("back", "Moved Back"),
@@ -30,6 +34,25 @@ class CrmLeadStageVisit(models.Model):
     outcome = fields.Selection(OUTCOMES, required=True)
 
     @api.model
+    def _insert_sql(self, lead, stage, entered, left, outcome, source):
+        """INSERT of the visits of the `lead` rows of `source` (SQL from … where …): their
+        `stage` from `entered` to `left`, ended by `outcome` (SQL expressions)."""
+        return SQL(
+            """INSERT INTO crm_lead_stage_visit (%(columns)s)
+               SELECT %(lead)s.id, %(stage)s, %(lead)s.company_id, %(lead)s.team_id,
+                      %(lead)s.user_id, %(entered)s, %(left)s,
+                      extract(epoch FROM %(left)s - %(entered)s) / 86400, %(outcome)s
+               %(source)s""",
+            columns=VISIT_COLUMNS,
+            lead=SQL.identifier(lead),
+            stage=stage,
+            entered=entered,
+            left=left,
+            outcome=outcome,
+            source=source,
+        )
+
+    @api.model
     def _outcome_sql(self, old_stage, new_stage):
         """SQL outcome of leaving `old_stage` for `new_stage` (aliases of crm_stage rows):
         won when the new stage is, else forward or back in the stages' order."""
@@ -49,54 +72,45 @@ class CrmLeadStageVisit(models.Model):
         self.env.flush_all()
         stage_field = self.env["ir.model.fields"]._get("crm.lead", "stage_id")
         self.env.cr.execute("DELETE FROM crm_lead_stage_visit")
+        changes = SQL(
+            """SELECT message.res_id AS lead_id, value.old_value_integer AS old_stage_id,
+                      value.new_value_integer AS new_stage_id, message.date,
+                      lag(message.date) OVER (PARTITION BY message.res_id
+                                                  ORDER BY message.date, value.id)
+                          AS previous_date
+                 FROM mail_tracking_value value
+                 JOIN mail_message message ON message.id = value.mail_message_id
+                WHERE value.field_id = %s AND message.model = 'crm.lead'""",
+            stage_field.id,
+        )
         self.env.execute_query(
-            SQL(
-                """
-                WITH changes AS (
-                    SELECT message.res_id AS lead_id, value.old_value_integer AS old_stage_id,
-                           value.new_value_integer AS new_stage_id, message.date,
-                           lag(message.date) OVER (PARTITION BY message.res_id
-                                                       ORDER BY message.date, value.id)
-                               AS previous_date
-                      FROM mail_tracking_value value
-                      JOIN mail_message message ON message.id = value.mail_message_id
-                     WHERE value.field_id = %(field)s AND message.model = 'crm.lead'
-                )
-                INSERT INTO crm_lead_stage_visit (lead_id, stage_id, company_id, team_id,
-                                                  user_id, date_entered, date_left, days,
-                                                  outcome)
-                SELECT lead.id, changes.old_stage_id, lead.company_id, lead.team_id,
-                       lead.user_id, COALESCE(changes.previous_date, lead.create_date),
-                       changes.date,
-                       extract(epoch FROM changes.date
-                               - COALESCE(changes.previous_date, lead.create_date)) / 86400,
-                       %(outcome)s
-                  FROM changes
-                  JOIN crm_lead lead ON lead.id = changes.lead_id
-                  JOIN crm_stage old ON old.id = changes.old_stage_id
-                  JOIN crm_stage new ON new.id = changes.new_stage_id
-                """,
-                field=stage_field.id,
-                outcome=self._outcome_sql("old", "new"),
+            self._insert_sql(
+                "lead",
+                SQL("changes.old_stage_id"),
+                SQL("COALESCE(changes.previous_date, lead.create_date)"),
+                SQL("changes.date"),
+                self._outcome_sql("old", "new"),
+                SQL(
+                    """FROM (%s) changes
+                       JOIN crm_lead lead ON lead.id = changes.lead_id
+                       JOIN crm_stage old ON old.id = changes.old_stage_id
+                       JOIN crm_stage new ON new.id = changes.new_stage_id""",
+                    changes,
+                ),
             )
         )
         self.env.execute_query(
-            SQL(
-                """
-                INSERT INTO crm_lead_stage_visit (lead_id, stage_id, company_id, team_id,
-                                                  user_id, date_entered, date_left, days,
-                                                  outcome)
-                SELECT lead.id, lead.stage_id, lead.company_id, lead.team_id, lead.user_id,
-                       COALESCE(lead.date_last_stage_update, lead.create_date),
-                       lead.date_closed,
-                       extract(epoch FROM lead.date_closed
-                               - COALESCE(lead.date_last_stage_update, lead.create_date))
-                           / 86400,
-                       'lost'
-                  FROM crm_lead lead
-                 WHERE NOT lead.active AND lead.probability = 0 AND lead.date_closed IS NOT NULL
-                   AND lead.stage_id IS NOT NULL
-                """
+            self._insert_sql(
+                "lead",
+                SQL("lead.stage_id"),
+                SQL("COALESCE(lead.date_last_stage_update, lead.create_date)"),
+                SQL("lead.date_closed"),
+                SQL("'lost'"),
+                SQL(
+                    """FROM crm_lead lead
+                      WHERE NOT lead.active AND lead.probability = 0
+                        AND lead.date_closed IS NOT NULL AND lead.stage_id IS NOT NULL"""
+                ),
             )
         )
         self.invalidate_model()

@@ -503,6 +503,15 @@ class CrmPipelineDashboard(models.AbstractModel):
                     )
                 )
 
+    def _reader_scope(self, period, team_id, user_id):
+        """(this model in the reader's time zone, scope, domain, teams) of a dashboard
+        call, once its filters are checked."""
+        self._check_dashboard_filters(period, team_id, user_id)
+        dashboard = self._with_reader_tz()
+        scope, base, teams = dashboard._dashboard_scope(team_id=team_id, user_id=user_id)
+        dashboard._no_jit()
+        return dashboard, scope, base, teams
+
     def _no_jit(self):
         """The dashboard's aggregates read few rows from indexes, but their estimated cost
         crosses PostgreSQL's JIT threshold on large databases, and compiling them takes
@@ -516,9 +525,7 @@ class CrmPipelineDashboard(models.AbstractModel):
     @api.readonly
     def get_dashboard_data(self, period="month", team_id=None, user_id=None):
         """Everything the dashboard shows, for the reader's role and filters."""
-        self._check_dashboard_filters(period, team_id, user_id)
-        self = self._with_reader_tz()
-        scope, base, teams = self._dashboard_scope(team_id=team_id, user_id=user_id)
+        self, scope, base, teams = self._reader_scope(period, team_id, user_id)
         comparison = self._compare_periods(base, teams, scope, period)
         start_day, end_day = comparison.days
         for name, kpi in comparison.current.items():

@@ -23,10 +23,7 @@ class CrmPipelineDashboard(models.AbstractModel):
     @api.model
     @api.readonly
     def get_forecast_data(self, period="month", team_id=None, user_id=None):
-        self._check_dashboard_filters(period, team_id, user_id)
-        self = self._with_reader_tz()
-        scope, base, teams = self._dashboard_scope(team_id=team_id, user_id=user_id)
-        self._no_jit()
+        self, scope, base, teams = self._reader_scope(period, team_id, user_id)
         dates = self._dashboard_period(period)
         start_day, end_day = dates.days
         next_end_day = end_day + relativedelta(months=PERIOD_MONTHS[period])

@@ -11,10 +11,7 @@ class CrmPipelineDashboard(models.AbstractModel):
     @api.model
     @api.readonly
     def get_stage_flow_data(self, period="month", team_id=None, user_id=None):
-        self._check_dashboard_filters(period, team_id, user_id)
-        self = self._with_reader_tz()
-        scope, base, _teams = self._dashboard_scope(team_id=team_id, user_id=user_id)
-        self._no_jit()
+        self, scope, base, _teams = self._reader_scope(period, team_id, user_id)
         start, end = self._dashboard_period(period).current
         stages = self.env["crm.stage"].search([("is_won", "=", False)])
         funnel = self._stage_funnel(base, start, end)
