@@ -1,7 +1,8 @@
 from odoo import fields, models
 from odoo.tools import SQL
 
-# A visit follows its deal's owner: the reader's record rules on deals apply to visits.
+# A visit keeps the deal's company, team and salesperson of its time: who held the deal
+# in the stage (crm's record rules on deals apply to visits through them).
 VISIT_OWNER_FIELDS = ("company_id", "team_id", "user_id")
 
 
@@ -16,10 +17,7 @@ class CrmLead(models.Model):
     def write(self, vals):
         if self and ("stage_id" in vals or vals.get("active") is False):
             self._end_stage_visits(vals)
-        res = super().write(vals)
-        if self and set(VISIT_OWNER_FIELDS) & set(vals):
-            self._follow_owner_in_visits()
-        return res
+        return super().write(vals)
 
     def _end_stage_visits(self, vals):
         """One INSERT for the write: the visits its deals end, before crm restarts their
@@ -51,19 +49,3 @@ class CrmLead(models.Model):
                 ),
             )
         )
-
-    def _follow_owner_in_visits(self):
-        self.flush_recordset(list(VISIT_OWNER_FIELDS))
-        self.env.execute_query(
-            SQL(
-                """UPDATE crm_lead_stage_visit visit
-                      SET company_id = lead.company_id, team_id = lead.team_id,
-                          user_id = lead.user_id
-                     FROM crm_lead lead
-                    WHERE lead.id = visit.lead_id AND lead.id IN %s
-                      AND (visit.company_id, visit.team_id, visit.user_id)
-                          IS DISTINCT FROM (lead.company_id, lead.team_id, lead.user_id)""",
-                tuple(self._ids),
-            )
-        )
-        self.env["crm.lead.stage.visit"].invalidate_model(list(VISIT_OWNER_FIELDS))

@@ -24,7 +24,7 @@ class CrmLeadStageVisit(models.Model):
 
     lead_id = fields.Many2one("crm.lead", required=True, ondelete="cascade", index=True)
     stage_id = fields.Many2one("crm.stage", ondelete="cascade", index=True)
-    # The deal's, kept equal to them: the reader's record rules apply as on the deal.
+    # The deal's while it was in the stage: who held it, whose record rules apply.
     company_id = fields.Many2one("res.company", index=True)
     team_id = fields.Many2one("crm.team", index=True)
     user_id = fields.Many2one("res.users", string="Salesperson", index=True)

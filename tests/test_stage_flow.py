@@ -94,20 +94,25 @@ class TestStageFlow(PipelineOptimizerCommon):
                 deals._end_stage_visits({"stage_id": self.stage_qualified.id})
         self.assertEqual(self.Visit.search_count([("lead_id", "in", many.ids)]), 30)
 
-    def test_visit_follows_its_deal_and_its_readers(self):
+    def test_visit_keeps_who_held_the_deal_and_their_readers(self):
         deal = self._deal(self.stage_new)
         self._move(deal, self.stage_qualified)
         visit = self.Visit.search([("lead_id", "=", deal.id)])
         own = self.Visit.with_user(self.user_salesman_own)
         self.assertEqual(own.search([("lead_id", "=", deal.id)]), visit)
         deal.user_id = self.user_salesman_all
-        self.assertEqual(visit.user_id, self.user_salesman_all)
-        self.assertFalse(own.search([("lead_id", "=", deal.id)]), "now a colleague's deal")
-        self.assertTrue(
-            self.Visit.with_user(self.user_salesman_all).search([("id", "=", visit.id)])
+        self._move(deal, self.stage_proposal)
+        later = self.Visit.search([("lead_id", "=", deal.id)]) - visit
+        self.assertEqual(visit.user_id, self.user_salesman_own, "who held it in New")
+        self.assertEqual(later.user_id, self.user_salesman_all)
+        self.assertEqual(own.search([("lead_id", "=", deal.id)]), visit)
+        self.assertEqual(
+            self.Visit.with_user(self.user_salesman_all).search([("lead_id", "=", deal.id)]),
+            visit | later,
+            "an all-documents salesperson reads every visit",
         )
         self.assertFalse(
-            self.Visit.with_user(self.user_company_2).search([("id", "=", visit.id)]),
+            self.Visit.with_user(self.user_company_2).search([("lead_id", "=", deal.id)]),
             "another company's",
         )
 
