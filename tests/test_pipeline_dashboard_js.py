@@ -26,15 +26,19 @@ class TestPipelineDashboardUnit(HttpCase):
             expected = len(re.findall(r"^test\(", file.read(), re.MULTILINE))
         browser_logger = f"{type(self).__module__}.{type(self).__name__}.{self._testMethodName}"
         with self.assertLogs(f"{browser_logger}.browser", "INFO") as logs:
-            self.browser_js(
-                "/web/tests?headless&loglevel=2&preset=desktop&timeout=15000"
-                f"&suite={hoot_hash(f'@{MODULE}')}",
-                "",
-                "",
-                login="admin",
-                timeout=900,
-                success_signal="[HOOT] test suite succeeded",
-                error_checker=lambda message: "[HOOT]" not in message,
-            )
+            try:
+                self.browser_js(
+                    "/web/tests?headless&loglevel=2&preset=desktop&timeout=15000"
+                    f"&suite={hoot_hash(f'@{MODULE}')}",
+                    "",
+                    "",
+                    login="admin",
+                    timeout=900,
+                    success_signal="[HOOT] test suite succeeded",
+                    error_checker=lambda message: "[HOOT]" not in message,
+                )
+            except AssertionError as error:
+                # The browser's log is captured here: say which unit test failed and why.
+                raise AssertionError(f"{error}\n" + "\n".join(logs.output[-40:])) from None
         ran = re.findall(r"\[HOOT\] passed (\d+) tests", "\n".join(logs.output))
         self.assertEqual(ran, [str(expected)], "every unit test of the file ran and passed")

@@ -198,3 +198,103 @@ test("right to left: charts run from the right, their axis on the right", async 
     expect(dashboard.charts[0].config.options.plugins.legend.rtl).toBe(true);
     expect(queryFirst(".o_pipeline_kpi")).toBeVisible();
 });
+
+function forecastPeriod(index, values) {
+    const categories = ["commit", "best_case", "pipeline", "omitted"].map((name, position) => ({
+        name,
+        label: ["Commit", "Best Case", "Pipeline", "Omitted"][position],
+        count: values.counts[position],
+        amount: values.amounts[position],
+        domain: [...OPEN, ["forecast_category", "=", name]],
+    }));
+    return {
+        index,
+        start: index ? "2026-02-01" : "2026-01-01",
+        end: index ? "2026-02-28" : "2026-01-31",
+        won: { amount: values.won, count: 1, domain: WON },
+        open: { amount: 150000, count: 3, domain: OPEN },
+        weighted_probability: values.weighted_probability,
+        weighted_likelihood: values.weighted_likelihood,
+        categories,
+        target: values.target,
+        gap: values.gap,
+        commit_coverage: values.gap ? values.amounts[0] / values.gap : null,
+        weighted_coverage: values.gap ? values.weighted_likelihood / values.gap : null,
+        forecast: values.won + values.weighted_likelihood,
+    };
+}
+
+test("the forecast tab reads its own figures and drills down", async () => {
+    const forecastCalls = [];
+    onRpc("crm.pipeline.dashboard", "get_forecast_data", ({ kwargs }) => {
+        forecastCalls.push(kwargs.period);
+        return {
+            scope: "company",
+            currency_id: 1,
+            periods: [
+                forecastPeriod(0, {
+                    won: 20000,
+                    weighted_probability: 60000,
+                    weighted_likelihood: 55000,
+                    counts: [1, 1, 0, 1],
+                    amounts: [100000, 50000, 0, 70000],
+                    target: 200000,
+                    gap: 180000,
+                }),
+                forecastPeriod(1, {
+                    won: 0,
+                    weighted_probability: 0,
+                    weighted_likelihood: 0,
+                    counts: [0, 0, 0, 0],
+                    amounts: [0, 0, 0, 0],
+                    target: 0,
+                    gap: null,
+                }),
+            ],
+            hygiene: {
+                passed: { count: 0, domain: OPEN, deals: [] },
+                pushed: {
+                    count: 1,
+                    domain: OPEN,
+                    deals: [
+                        {
+                            id: 9,
+                            name: "Pushed deal",
+                            user: "Sam",
+                            date_deadline: "2026-01-20",
+                            pushes: 2,
+                            days_pushed: 30,
+                            amount: 1000,
+                        },
+                    ],
+                },
+            },
+            accuracy: [],
+            calibration: { buckets: [], deals: 0, month_before: 0 },
+        };
+    });
+    const opened = [];
+    mockService("action", { doAction: (action) => opened.push(action.domain) });
+    await mountWithCleanup(PipelineDashboard);
+    expect(".o_pipeline_forecast").toHaveCount(0);
+    expect(forecastCalls).toEqual([], { message: "loaded when its tab opens" });
+    await contains(".o_pipeline_tab_forecast").click();
+    await animationFrame();
+    expect(forecastCalls).toEqual(["month"]);
+    expect(".o_pipeline_kpi").toHaveCount(0, { message: "the overview is put away" });
+    const thisPeriod = ".o_pipeline_forecast_period_0";
+    expect(`${thisPeriod} .o_pipeline_forecast_category_commit td:last-child`).toHaveText(
+        "$ 100,000 (1)"
+    );
+    expect(`${thisPeriod} .o_pipeline_forecast_coverage td:last-child`).toHaveText("0.56× / 0.31×");
+    expect(".o_pipeline_forecast_period_1 .o_pipeline_forecast_coverage td:last-child").toHaveText(
+        "— / —"
+    );
+    expect(".o_pipeline_forecast_hygiene_pushed").toHaveText(/^1\s*pushed back/);
+    expect(".o_pipeline_forecast_accuracy").toHaveCount(0, { message: "no ended period yet" });
+    await contains(`${thisPeriod} .o_pipeline_forecast_category_commit a`).click();
+    expect(opened.at(-1)).toEqual([...OPEN, ["forecast_category", "=", "commit"]]);
+    await contains(".o_pipeline_dashboard_period").select("quarter");
+    await animationFrame();
+    expect(forecastCalls.at(-1)).toBe("quarter");
+});
