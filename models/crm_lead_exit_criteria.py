@@ -137,29 +137,45 @@ class CrmLead(models.Model):
             ] or False
 
     def _search_is_exit_ready(self, operator, value):
+        """Deals in a stage without checks, or meeting every check of theirs; else, among
+        open (active) deals, those missing one. Positive sub-queries only (a NOT IN over
+        messages is quadratic in PostgreSQL): the missing are the stage's deals EXCEPT the
+        ready ones."""
         if operator not in ("=", "!="):
             return NotImplemented
-        missing = (
-            expression.OR(
-                [
-                    expression.AND(
-                        [
-                            [("stage_id", "=", stage_id)],
-                            [("company_id", "=", check["company_id"])]
-                            if check["company_id"]
-                            else [],
-                            ["!", *check["domain"]],
-                        ]
-                    )
-                    for stage_id, checks in self._exit_checks_by_stage().items()
-                    for check in checks
-                ]
-            )
-            or expression.FALSE_DOMAIN
-        )
+        checked = self._exit_checks_by_stage()
+        if not checked:
+            return [] if (operator == "=") == bool(value) else expression.FALSE_DOMAIN
+        ready_by_stage = {
+            stage_id: self._exit_ready_domain(stage_id, checks)
+            for stage_id, checks in checked.items()
+        }
         if (operator == "=") == bool(value):
-            return ["!", *expression.normalize_domain(missing)]
-        return missing
+            return expression.OR(
+                [[("stage_id", "not in", list(checked))], *ready_by_stage.values()]
+            )
+        Lead = self.sudo().with_context(active_test=False)
+        missing = SQL(" UNION ALL ").join(
+            SQL(
+                "((%s) EXCEPT (%s))",
+                Lead._search([("stage_id", "=", stage_id), ("active", "=", True)]).subselect(),
+                Lead._search(ready).subselect(),
+            )
+            for stage_id, ready in ready_by_stage.items()
+        )
+        return [("id", "in", SQL("(%s)", missing))]
+
+    def _exit_ready_domain(self, stage_id, checks):
+        """The deals of `stage_id` meeting each of its `checks` that applies to them."""
+        # sudo: as the checklist, whoever searches.
+        Lead = self.sudo().with_context(active_test=False)
+        conditions = []
+        for check in checks:
+            meets = [("id", "in", Lead._search(check["domain"]))]
+            if check["company_id"]:
+                meets = expression.OR([[("company_id", "!=", check["company_id"])], meets])
+            conditions.append(meets)
+        return expression.AND([[("stage_id", "=", stage_id)], *conditions])
 
     # ------------------------------------------------------------
     # The gate
@@ -183,6 +199,7 @@ class CrmLead(models.Model):
         res = super(CrmLead, self - missing - cleared).write(vals)
         if missing:
             super(CrmLead, missing).write({**vals, "exit_criteria_skipped": True})
+            self.env["crm.lead.stage.visit"]._mark_without_exit_criteria(missing)
         if cleared:
             super(CrmLead, cleared).write({**vals, "exit_criteria_skipped": False})
         self._exit_gate_log(passages, overridden, vals["stage_id"])

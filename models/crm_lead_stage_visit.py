@@ -32,6 +32,23 @@ class CrmLeadStageVisit(models.Model):
     date_left = fields.Datetime(required=True, index=True)
     days = fields.Float(digits=(16, 2), help="Days in the stage, to the hour.")
     outcome = fields.Selection(OUTCOMES, required=True)
+    is_without_exit_criteria = fields.Boolean(
+        string="Moved On Without Criteria",
+        help="The deal left the stage forward without meeting all its exit checks.",
+    )
+
+    @api.model
+    def _mark_without_exit_criteria(self, leads):
+        """The visits `leads` ended in this transaction's write by moving on without their
+        stage's exit checks (one UPDATE)."""
+        self.env.execute_query(
+            SQL(
+                """UPDATE crm_lead_stage_visit SET is_without_exit_criteria = TRUE
+                    WHERE lead_id IN %s AND date_left = %s::timestamp""",
+                tuple(leads.ids),
+                self.env.cr.now(),
+            )
+        )
 
     @api.model
     def _insert_sql(self, lead, stage, entered, left, outcome, source):

@@ -301,7 +301,6 @@ class CrmPipelineDashboard(models.AbstractModel):
             sources, lost_reasons, time_to_win = self.env["crm.pipeline.figure"]._chart_rows(
                 base, (start, end), days[1]
             )
-        missing = self._exit_criteria_missing(base)
         return {
             "pipeline_by_stage": [
                 {
@@ -309,12 +308,7 @@ class CrmPipelineDashboard(models.AbstractModel):
                     "count": count,
                     "amount": amount or 0,
                     "domain": [*self._open_domain(base), ("stage_id", "=", stage.id)],
-                    "missing_count": missing.get(stage.id),
-                    "missing_domain": [
-                        *self._open_domain(base),
-                        ("stage_id", "=", stage.id),
-                        ("is_exit_ready", "=", False),
-                    ],
+                    "stage_id": stage.id,
                 }
                 for stage, count, amount in sorted(
                     pipeline, key=lambda row: (row[0].sequence, row[0].id)
@@ -345,24 +339,6 @@ class CrmPipelineDashboard(models.AbstractModel):
             ],
             "activities_by_salesperson": self._activities_by_salesperson(base, start, end, days),
         }
-
-    def _exit_criteria_missing(self, base):
-        """{stage id: open opportunities of `base` missing an exit check of the stage}, for
-        the stages that have checks (others are absent)."""
-        Lead = self.env["crm.lead"]
-        stage_ids = list(Lead._exit_checks_by_stage())
-        if not stage_ids:
-            return {}
-        rows = Lead._read_group(
-            [
-                *self._open_domain(base),
-                ("stage_id", "in", stage_ids),
-                ("is_exit_ready", "=", False),
-            ],
-            ["stage_id"],
-            ["__count"],
-        )
-        return dict.fromkeys(stage_ids, 0) | {stage.id: count for stage, count in rows}
 
     # ------------------------------------------------------------------ kept figures
     def _figures_of_periods(self, base, bounds):
@@ -505,11 +481,11 @@ class CrmPipelineDashboard(models.AbstractModel):
 
     def _reader_scope(self, period, team_id, user_id):
         """(this model in the reader's time zone, scope, domain, teams) of a dashboard
-        call, once its filters are checked."""
+        call, once its filters are checked. The caller turns JIT off (_no_jit) before its
+        aggregates, once."""
         self._check_dashboard_filters(period, team_id, user_id)
         dashboard = self._with_reader_tz()
         scope, base, teams = dashboard._dashboard_scope(team_id=team_id, user_id=user_id)
-        dashboard._no_jit()
         return dashboard, scope, base, teams
 
     def _no_jit(self):

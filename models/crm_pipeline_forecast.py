@@ -24,6 +24,7 @@ class CrmPipelineDashboard(models.AbstractModel):
     @api.readonly
     def get_forecast_data(self, period="month", team_id=None, user_id=None):
         self, scope, base, teams = self._reader_scope(period, team_id, user_id)
+        self._no_jit()
         dates = self._dashboard_period(period)
         start_day, end_day = dates.days
         next_end_day = end_day + relativedelta(months=PERIOD_MONTHS[period])

@@ -12,26 +12,60 @@ class CrmPipelineDashboard(models.AbstractModel):
     @api.readonly
     def get_stage_flow_data(self, period="month", team_id=None, user_id=None):
         self, scope, base, _teams = self._reader_scope(period, team_id, user_id)
+        self._no_jit()
         start, end = self._dashboard_period(period).current
         stages = self.env["crm.stage"].search([("is_won", "=", False)])
-        funnel = self._stage_funnel(base, start, end)
+        funnel, skipped = self._stage_funnel(base, start, end)
         velocity = self._stage_velocity(base, start, end)
         return {
             "scope": scope,
             "stages": [
-                self._stage_flow_row(stage, funnel.get(stage.id, {}), velocity, base, start, end)
+                {
+                    **self._stage_flow_row(
+                        stage, funnel.get(stage.id, {}), velocity, base, start, end
+                    ),
+                    "without_exit_criteria": skipped.get(stage.id, 0),
+                }
                 for stage in stages
             ],
             "by_team": self._velocity_rows(velocity, "team_id", stages),
             "by_salesperson": self._velocity_rows(velocity, "user_id", stages),
         }
 
+    @api.model
+    @api.readonly
+    def get_exit_criteria_data(self, period="month", team_id=None, user_id=None):
+        """Per stage with exit checks, the open opportunities of the reader's scope missing
+        one (today's, whatever the period): read apart from the dashboard's figures, as the
+        checks' conditions are read on the deals themselves (their messages, activities)."""
+        self, _scope, base, _teams = self._reader_scope(period, team_id, user_id)
+        self._no_jit()
+        Lead = self.env["crm.lead"]
+        stage_ids = list(Lead._exit_checks_by_stage())
+        if not stage_ids:
+            return []
+        missing_domain = [*self._open_domain(base), ("is_exit_ready", "=", False)]
+        counts = dict(
+            Lead._read_group(
+                [*missing_domain, ("stage_id", "in", stage_ids)], ["stage_id"], ["__count"]
+            )
+        )
+        return [
+            {
+                "stage_id": stage.id,
+                "missing_count": counts.get(stage, 0),
+                "domain": [*missing_domain, ("stage_id", "=", stage.id)],
+            }
+            for stage in self.env["crm.stage"].browse(stage_ids)
+        ]
+
     def _period_domain(self, field, start, end):
         return self._between(field, start, end)
 
     def _stage_funnel(self, base, start, end):
-        """{stage id: {outcome: deals}} of the visits that began in the period: those
-        ended (moved on, back, won, lost) and those still there (`current`)."""
+        """({stage id: {outcome: deals}}, {stage id: deals moved on without its exit
+        criteria}) of the visits that began in the period: those ended (moved on, back,
+        won, lost) and those still there (`current`)."""
         funnel = {}
         ended = self.env["crm.lead.stage.visit"]._read_group(
             [*base, *self._period_domain("date_entered", start, end)],
@@ -40,6 +74,16 @@ class CrmPipelineDashboard(models.AbstractModel):
         )
         for stage, outcome, count in ended:
             funnel.setdefault(stage.id, {})[outcome] = count
+        skipped = self.env["crm.lead.stage.visit"]._read_group(
+            [
+                *base,
+                *self._period_domain("date_entered", start, end),
+                ("is_without_exit_criteria", "=", True),
+            ],
+            ["stage_id"],
+            ["__count"],
+        )
+        skipped = {stage.id: count for stage, count in skipped}
         current = self.env["crm.lead"]._read_group(
             [
                 *base,
@@ -52,7 +96,7 @@ class CrmPipelineDashboard(models.AbstractModel):
         )
         for stage, count in current:
             funnel.setdefault(stage.id, {})["current"] = count
-        return funnel
+        return funnel, skipped
 
     def _stage_velocity(self, base, start, end):
         """Days in each stage of the visits that ended in the period: average, median and

@@ -390,21 +390,24 @@ class TestExitCriteria(PipelineOptimizerCommon):
         self._deal(self.stage_negotiation, is_scope_price_agreed=True)
         lost = self._deal(self.stage_qualified)
         lost.action_set_lost()
-        Lead = self.Lead.with_user(self.user_salesman_own)
         for user in (self.user_salesman_own, self.user_sales_manager):
             with self.subTest(user=user.name):
-                data = self.env["crm.pipeline.dashboard"].with_user(user).get_dashboard_data()
-                rows = {row["label"]: row for row in data["charts"]["pipeline_by_stage"]}
+                Dashboard = self.env["crm.pipeline.dashboard"].with_user(user)
+                rows = {row["stage_id"]: row for row in Dashboard.get_exit_criteria_data()}
+                Lead = self.Lead.with_user(user)
                 for row in rows.values():
-                    Lead = self.Lead.with_user(user)
-                    self.assertEqual(row["missing_count"], Lead.search_count(row["missing_domain"]))
-                qualified = rows["Qualified"]
-                missing = Lead.search(qualified["missing_domain"])
-                self.assertEqual(missing, missing.filtered(lambda lead: not lead.is_exit_ready))
-                self.assertNotIn(lost, missing)
+                    found = Lead.search(row["domain"])
+                    self.assertEqual(row["missing_count"], len(found))
+                    self.assertFalse(any(found.mapped("is_exit_ready")))
+                qualified = Lead.search(rows[self.stage_qualified.id]["domain"])
+                self.assertNotIn(lost, qualified)
+                open_qualified = Lead.search(
+                    [("stage_id", "=", self.stage_qualified.id), ("type", "=", "opportunity")]
+                )
+                self.assertEqual(
+                    qualified, open_qualified.filtered(lambda deal: not deal.is_exit_ready)
+                )
         own = self.env["crm.pipeline.dashboard"].with_user(self.user_salesman_own)
-        rows = {
-            row["label"]: row for row in own.get_dashboard_data()["charts"]["pipeline_by_stage"]
-        }
-        self.assertEqual((rows["Qualified"]["missing_count"], rows["Qualified"]["count"]), (1, 2))
-        self.assertEqual(rows["Negotiation"]["missing_count"], 0)
+        rows = {row["stage_id"]: row for row in own.get_exit_criteria_data()}
+        self.assertEqual(rows[self.stage_qualified.id]["missing_count"], 1)
+        self.assertEqual(rows[self.stage_negotiation.id]["missing_count"], 0)

@@ -117,11 +117,10 @@ class TestPipelineDashboard(PipelineDashboardCommon):
     def test_query_count_does_not_grow_with_the_data(self):
         Dashboard = self.env["crm.pipeline.dashboard"]
         Dashboard.get_dashboard_data("month")  # warms the caches
-        # 13: the kept figures, and one count of the open deals missing exit criteria.
-        with self.assertQueryCount(13):
+        with self.assertQueryCount(12):
             Dashboard.get_dashboard_data("month", team_id=self.sales_team.id)
         self.env.invalidate_all()
-        with self.assertQueryCount(24):
+        with self.assertQueryCount(23):
             Dashboard.get_dashboard_data("month", team_id=self.sales_team.id)
         self.env["crm.lead"].create(
             [
@@ -136,9 +135,9 @@ class TestPipelineDashboard(PipelineDashboardCommon):
             ]
         )
         self.env.invalidate_all()
-        with self.assertQueryCount(24):
+        with self.assertQueryCount(23):
             Dashboard.get_dashboard_data("month", team_id=self.sales_team.id)
-        with self.assertQueryCount(13):
+        with self.assertQueryCount(12):
             Dashboard.get_dashboard_data("month", team_id=self.sales_team.id)
 
 

@@ -179,3 +179,14 @@ class TestStageFlow(PipelineOptimizerCommon):
                     )
                 if user == self.user_salesman_own:
                     self.assertNotIn(other.name, per_person, "a colleague's deals stay unseen")
+
+    def test_funnel_counts_deals_moved_on_without_exit_criteria(self):
+        met = self._deal(self.stage_qualified, is_budget_confirmed=True, has_decision_maker=True)
+        missing = self._deal(self.stage_qualified, is_budget_confirmed=True)
+        self._move(met | missing, self.stage_proposal)
+        visits = self.Visit.search([("lead_id", "in", (met | missing).ids)])
+        self.assertEqual(visits.filtered("is_without_exit_criteria").lead_id, missing)
+        data = self.env["crm.pipeline.dashboard"].with_user(self.user_sales_manager)
+        rows = {row["id"]: row for row in data.get_stage_flow_data()["stages"]}
+        qualified = rows[self.stage_qualified.id]
+        self.assertEqual((qualified["forward"], qualified["without_exit_criteria"]), (2, 1))

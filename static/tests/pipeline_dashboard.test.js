@@ -89,6 +89,7 @@ beforeEach(() => {
         dashboardCalls.push({ period: kwargs.period, team_id: kwargs.team_id });
         return dashboardData({ period: kwargs.period, teamId: kwargs.team_id });
     });
+    onRpc("crm.pipeline.dashboard", "get_exit_criteria_data", () => []);
 });
 
 function kpiCard(name) {

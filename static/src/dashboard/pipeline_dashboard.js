@@ -53,6 +53,7 @@ export class PipelineDashboard extends Component {
             data: null,
             forecast: null,
             flow: null,
+            exitMissing: null,
         });
         this.canvases = {
             stage: useRef("stageChart"),
@@ -83,6 +84,11 @@ export class PipelineDashboard extends Component {
         this.state.data = data;
         this.state.forecast = forecast;
         this.state.flow = flow;
+        // Read on the deals themselves, slower on a large database: drawn when it comes.
+        this.state.exitMissing = null;
+        call("get_exit_criteria_data").then((rows) => {
+            this.state.exitMissing = rows;
+        });
     }
 
     async showTab(tab) {
@@ -251,11 +257,19 @@ export class PipelineDashboard extends Component {
 
     /** The stages that have exit checks: how many of their open deals miss one. */
     get exitCriteria() {
+        const missing = Object.fromEntries(
+            (this.state.exitMissing || []).map((row) => [row.stage_id, row])
+        );
         return this.state.data.charts.pipeline_by_stage
-            .filter((row) => row.missing_count !== null && row.missing_count !== undefined)
+            .filter((row) => missing[row.stage_id])
             .map((row) => ({
                 ...row,
-                share: this.formatValue(row.count ? (100 * row.missing_count) / row.count : 0, "%"),
+                missing_count: missing[row.stage_id].missing_count,
+                missing_domain: missing[row.stage_id].domain,
+                share: this.formatValue(
+                    row.count ? (100 * missing[row.stage_id].missing_count) / row.count : 0,
+                    "%"
+                ),
             }));
     }
 
