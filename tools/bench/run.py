@@ -654,6 +654,17 @@ def bench_exit_criteria(env, measure):
     )
     figure("exit_checklist_page_seconds", checklist["seconds"], "s")
     figure("exit_checklist_page_queries", checklist["queries"], "queries")
+    # The dashboard's count of open deals missing criteria per stage, read on the deals.
+    Dashboard = env(user=env.ref("base.user_admin"))["crm.pipeline.dashboard"]
+    Dashboard.get_exit_criteria_data()
+    missing = measure.run(Dashboard.get_exit_criteria_data, cold=False)
+    figure("exit_missing_per_stage_manager_seconds", missing["seconds"], "s")
+    figure("exit_missing_per_stage_manager_queries", missing["queries"], "queries")
+    figure(
+        "exit_missing_deals",
+        sum(row["missing_count"] for row in Dashboard.get_exit_criteria_data()),
+        "deals",
+    )
 
 
 def bench_forecast(env, measure):
