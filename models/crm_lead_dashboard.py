@@ -60,6 +60,22 @@ DASHBOARD_INDEXES = (
         ("id", "team_id"),
         "",
     ),
+    # The forecast's open deals by expected closing, and its pushed deals; no included
+    # columns: the score and crm's probability are rewritten every night.
+    (
+        "crm_lead_open_opportunity_deadline_index",
+        "crm_lead",
+        ("date_deadline",),
+        (),
+        "active AND type = 'opportunity'",
+    ),
+    (
+        "crm_lead_open_opportunity_pushed_index",
+        "crm_lead",
+        ("deadline_pushed_days",),
+        (),
+        "active AND type = 'opportunity' AND deadline_push_count > 0",
+    ),
     # Activities done: the messages that closed an activity, by date and by deal.
     (
         "mail_message_crm_lead_done_activity_index",

@@ -28,7 +28,7 @@ class CrmLeadStageVisit(models.Model):
     company_id = fields.Many2one("res.company", index=True)
     team_id = fields.Many2one("crm.team", index=True)
     user_id = fields.Many2one("res.users", string="Salesperson", index=True)
-    date_entered = fields.Datetime(required=True)
+    date_entered = fields.Datetime(required=True, index=True)
     date_left = fields.Datetime(required=True, index=True)
     days = fields.Float(digits=(16, 2), help="Days in the stage, to the hour.")
     outcome = fields.Selection(OUTCOMES, required=True)
