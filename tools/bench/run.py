@@ -648,10 +648,8 @@ def bench_exit_criteria(env, measure):
     figure("exit_gate_10000_checks_queries", results["with_gate"]["queries"], "queries")
 
     page = Lead.search(OPPORTUNITY_PAGE_DOMAIN, limit=PAGE, order=KANBAN_ORDER)
-    page.mapped("stage_id")
-    checklist = measure.run(
-        lambda: page.browse(page.ids).mapped("exit_check_met_count"), cold=False
-    )
+    # Cold: the page's stages and companies read, then the checks' one query.
+    checklist = measure.run(lambda: page.browse(page.ids).mapped("exit_check_met_count"))
     figure("exit_checklist_page_seconds", checklist["seconds"], "s")
     figure("exit_checklist_page_queries", checklist["queries"], "queries")
     # The dashboard's count of open deals missing criteria per stage, read on the deals.
