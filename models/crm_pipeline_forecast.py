@@ -25,27 +25,10 @@ class CrmPipelineDashboard(models.AbstractModel):
     def get_forecast_data(self, period="month", team_id=None, user_id=None):
         self, scope, base, teams = self._reader_scope(period, team_id, user_id)
         self._no_jit()
-        dates = self._dashboard_period(period)
-        start_day, end_day = dates.days
-        next_end_day = end_day + relativedelta(months=PERIOD_MONTHS[period])
-        bounds = ((start_day, end_day), (end_day, next_end_day))
-        open_rows = self._forecast_open_rows(base, start_day, end_day, next_end_day)
-        won_amount, won_count = self._forecast_won(base, *dates.current)
         return {
             "scope": scope,
             "currency_id": self.env.company.currency_id.id,
-            "periods": [
-                self._forecast_period(
-                    base,
-                    index,
-                    period_bounds,
-                    [row for row in open_rows if row["period_index"] == index],
-                    (won_amount, won_count) if index == 0 else (0, 0),
-                    self._target(teams, scope, *period_bounds),
-                    dates.current if index == 0 else None,
-                )
-                for index, period_bounds in enumerate(bounds)
-            ],
+            "periods": self._forecast_periods(base, teams, scope, period),
             "hygiene": self._forecast_hygiene(base),
             "accuracy": self._forecast_accuracy(teams, scope, period),
             "calibration": self._forecast_calibration(),
@@ -82,7 +65,11 @@ class CrmPipelineDashboard(models.AbstractModel):
 
     def _team_forecast(self, team, period):
         self = self._with_reader_tz()
-        base = [("team_id", "=", team.id)]
+        return self._forecast_periods([("team_id", "=", team.id)], team, "team", period)
+
+    # ------------------------------------------------------------------ forecast
+    def _forecast_periods(self, base, teams, scope, period):
+        """The forecast of this period and the next for the deals of `base`."""
         dates = self._dashboard_period(period)
         start_day, end_day = dates.days
         next_end_day = end_day + relativedelta(months=PERIOD_MONTHS[period])
@@ -95,13 +82,12 @@ class CrmPipelineDashboard(models.AbstractModel):
                 bounds,
                 [row for row in rows if row["period_index"] == index],
                 won if index == 0 else (0, 0),
-                self._target(team, "team", *bounds),
+                self._target(teams, scope, *bounds),
                 dates.current if index == 0 else None,
             )
             for index, bounds in enumerate(((start_day, end_day), (end_day, next_end_day)))
         ]
 
-    # ------------------------------------------------------------------ forecast
     def _forecast_open_rows(self, base, start_day, end_day, next_end_day):
         """Open opportunities of `base` expected to close in the two periods, per period
         and forecast category: deals, expected revenue, weighted by crm's probability and
