@@ -1,6 +1,9 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from ..rules import forecast
+from .crm_lead_forecast import FORECAST_CATEGORIES
+
 # The figure's keys (what the dashboard groups and filters on) and its additive values, in
 # the order of the table's columns and of the rows the figure functions return.
 FIGURE_KEYS = (
@@ -17,6 +20,8 @@ FIGURE_KEYS = (
     ("lost_reason_id", "INTEGER"),
     ("activity_user_id", "INTEGER"),
     ("author_id", "INTEGER"),
+    ("score_bucket", "INTEGER"),
+    ("forecast_category", "VARCHAR"),
 )
 FIGURE_VALUES = (
     ("quantity", "INTEGER"),
@@ -25,6 +30,9 @@ FIGURE_VALUES = (
     ("close_days", "DOUBLE PRECISION"),
     ("close_days_count", "INTEGER"),
     ("done_count", "INTEGER"),
+    # Exact, so that a lead's delta and its taking back cancel out to nothing.
+    ("revenue_probability", "NUMERIC"),
+    ("revenue_score", "NUMERIC"),
 )
 # A lead's changes that move its figures: the trigger on crm_lead fires on these only.
 LEAD_FIGURE_COLUMNS = (
@@ -41,10 +49,21 @@ LEAD_FIGURE_COLUMNS = (
     "expected_revenue",
     "day_close",
     "lost_reason_id",
+    "date_deadline",
+    "score",
+    "forecast_category_manual",
 )
-# crm's predictive scoring rewrites the probability of open leads every night: only
-# whether it is 0 (a lost deal) moves a figure.
-COMPARED_AS = {"probability": "{row}.probability = 0"}
+# An open opportunity with an expected closing counts in the forecast, by month of that
+# date (a date: the same month in every time zone).
+IN_FORECAST = "{row}.active AND {row}.type = 'opportunity' AND {row}.date_deadline IS NOT NULL"
+# crm's predictive scoring rewrites the probability of open leads every night, the
+# module's scoring their score: outside the forecast, only whether the probability is 0
+# (a lost deal) moves a figure.
+COMPARED_AS = {
+    "probability": f"CASE WHEN {IN_FORECAST} THEN {{row}}.probability "
+    "ELSE ({row}.probability = 0)::int END",
+    "score": f"CASE WHEN {IN_FORECAST} THEN {{row}}.score END",
+}
 MESSAGE_FIGURE_COLUMNS = ("model", "res_id", "mail_activity_type_id", "author_id", "date")
 ACTIVITY_FIGURE_COLUMNS = ("res_model", "res_id", "user_id", "date_deadline", "active")
 
@@ -61,38 +80,53 @@ RETURNS SETOF crm_pipeline_figure_row LANGUAGE sql STABLE AS $$
     SELECT 'created'::varchar, lead.company_id, lead.team_id, lead.user_id,
            date_trunc('month', lead.create_date)::date, lead.source_id, lead.type::varchar,
            NULL::int, NULL::bool, NULL::bool, NULL::int, NULL::int, NULL::int,
-           sign, 0::float8, 0, 0::float8, 0, 0
+           NULL::int, NULL::varchar,
+           sign, 0::float8, 0, 0::float8, 0, 0, 0::numeric, 0::numeric
      WHERE lead.id IS NOT NULL
     UNION ALL
     SELECT 'closed', lead.company_id, lead.team_id, lead.user_id,
            date_trunc('month', lead.date_closed)::date, NULL, NULL,
            lead.stage_id, lead.active, NOT lead.active AND lead.probability = 0,
-           lead.lost_reason_id, NULL, NULL,
+           lead.lost_reason_id, NULL, NULL, NULL, NULL,
            sign, sign * COALESCE(lead.expected_revenue, 0)::float8,
            sign * (lead.expected_revenue IS NOT NULL)::int,
            sign * COALESCE(lead.day_close, 0)::float8, sign * (lead.day_close IS NOT NULL)::int,
            sign * (SELECT COUNT(*) FROM mail_message message
                     WHERE message.model = 'crm.lead' AND message.res_id = lead.id
-                      AND message.mail_activity_type_id IS NOT NULL)::int
+                      AND message.mail_activity_type_id IS NOT NULL)::int, 0, 0
      WHERE lead.id IS NOT NULL AND lead.date_closed IS NOT NULL
     UNION ALL
     SELECT 'state', lead.company_id, lead.team_id, lead.user_id, NULL, NULL, lead.type,
-           lead.stage_id, lead.active, NULL, NULL, NULL, NULL,
+           lead.stage_id, lead.active, NULL, NULL, NULL, NULL, NULL, NULL,
            sign, sign * COALESCE(lead.expected_revenue, 0)::float8,
-           sign * (lead.expected_revenue IS NOT NULL)::int, 0, 0, 0
+           sign * (lead.expected_revenue IS NOT NULL)::int, 0, 0, 0, 0, 0
      WHERE lead.id IS NOT NULL
     UNION ALL
+    SELECT 'forecast', lead.company_id, lead.team_id, lead.user_id,
+           date_trunc('month', lead.date_deadline)::date, NULL, NULL,
+           lead.stage_id, NULL, NULL, NULL, NULL, NULL, %(score_bucket)s,
+           COALESCE(lead.forecast_category_manual, %(category_from_score)s),
+           sign, sign * COALESCE(lead.expected_revenue, 0)::float8,
+           sign * (lead.expected_revenue IS NOT NULL)::int, 0, 0, 0,
+           sign * COALESCE(lead.expected_revenue, 0)::numeric
+                * COALESCE(lead.probability, 0)::numeric,
+           sign * COALESCE(lead.expected_revenue, 0)::numeric
+                * LEAST(COALESCE(lead.score, 0), 100)
+      FROM (SELECT) AS one
+ LEFT JOIN res_company company ON company.id = lead.company_id
+     WHERE lead.id IS NOT NULL AND %(in_forecast)s
+    UNION ALL
     SELECT 'planned', lead.company_id, lead.team_id, lead.user_id, activity.date_deadline,
-           NULL, NULL, NULL, NULL, NULL, NULL, activity.user_id, NULL,
-           sign * COUNT(*)::int, 0, 0, 0, 0, 0
+           NULL, NULL, NULL, NULL, NULL, NULL, activity.user_id, NULL, NULL, NULL,
+           sign * COUNT(*)::int, 0, 0, 0, 0, 0, 0, 0
       FROM mail_activity activity
      WHERE moved AND activity.res_model = 'crm.lead' AND activity.res_id = lead.id
        AND activity.active
   GROUP BY activity.date_deadline, activity.user_id
     UNION ALL
     SELECT 'done', lead.company_id, lead.team_id, lead.user_id, message.date::date,
-           NULL, NULL, NULL, NULL, NULL, NULL, NULL, message.author_id,
-           sign * COUNT(*)::int, 0, 0, 0, 0, 0
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, message.author_id, NULL, NULL,
+           sign * COUNT(*)::int, 0, 0, 0, 0, 0, 0, 0
       FROM mail_message message
      WHERE moved AND message.model = 'crm.lead' AND message.res_id = lead.id
        AND message.mail_activity_type_id IS NOT NULL
@@ -104,7 +138,8 @@ CREATE OR REPLACE FUNCTION crm_pipeline_message_figures(message mail_message, si
 RETURNS SETOF crm_pipeline_figure_row LANGUAGE sql STABLE AS $$
     SELECT 'done'::varchar, lead.company_id, lead.team_id, lead.user_id, message.date::date,
            NULL::int, NULL::varchar, NULL::int, NULL::bool, NULL::bool, NULL::int, NULL::int,
-           message.author_id, sign, 0::float8, 0, 0::float8, 0, 0
+           message.author_id, NULL::int, NULL::varchar,
+           sign, 0::float8, 0, 0::float8, 0, 0, 0::numeric, 0::numeric
       FROM crm_lead lead
      WHERE message.model = 'crm.lead' AND message.mail_activity_type_id IS NOT NULL
        AND lead.id = message.res_id
@@ -112,7 +147,7 @@ RETURNS SETOF crm_pipeline_figure_row LANGUAGE sql STABLE AS $$
     SELECT 'closed', lead.company_id, lead.team_id, lead.user_id,
            date_trunc('month', lead.date_closed)::date, NULL, NULL,
            lead.stage_id, lead.active, NOT lead.active AND lead.probability = 0,
-           lead.lost_reason_id, NULL, NULL, 0, 0, 0, 0, 0, sign
+           lead.lost_reason_id, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, sign, 0, 0
       FROM crm_lead lead
      WHERE message.model = 'crm.lead' AND message.mail_activity_type_id IS NOT NULL
        AND lead.id = message.res_id AND lead.date_closed IS NOT NULL
@@ -123,8 +158,8 @@ CREATE OR REPLACE FUNCTION crm_pipeline_activity_figures(activity mail_activity,
 RETURNS SETOF crm_pipeline_figure_row LANGUAGE sql STABLE AS $$
     SELECT 'planned'::varchar, lead.company_id, lead.team_id, lead.user_id,
            activity.date_deadline, NULL::int, NULL::varchar, NULL::int, NULL::bool,
-           NULL::bool, NULL::int, activity.user_id, NULL::int,
-           sign, 0::float8, 0, 0::float8, 0, 0
+           NULL::bool, NULL::int, activity.user_id, NULL::int, NULL::int, NULL::varchar,
+           sign, 0::float8, 0, 0::float8, 0, 0, 0::numeric, 0::numeric
       FROM crm_lead lead
      WHERE activity.res_model = 'crm.lead' AND activity.active AND lead.id = activity.res_id
 $$
@@ -178,6 +213,7 @@ class CrmPipelineFigure(models.Model):
             ("state", "Leads by stage"),
             ("planned", "Activities planned"),
             ("done", "Activities done"),
+            ("forecast", "Open opportunities by expected closing"),
         ],
         readonly=True,
     )
@@ -187,7 +223,8 @@ class CrmPipelineFigure(models.Model):
     date = fields.Date(
         readonly=True,
         help="First day of the UTC month of creation or closing, day of the activity's "
-        "deadline, UTC day of the done activity.",
+        "deadline, UTC day of the done activity, first day of the month of the expected "
+        "closing.",
     )
     source_id = fields.Many2one("utm.source", readonly=True)
     type = fields.Selection([("lead", "Lead"), ("opportunity", "Opportunity")], readonly=True)
@@ -203,12 +240,19 @@ class CrmPipelineFigure(models.Model):
     close_days = fields.Float(string="Days to Close", readonly=True)
     close_days_count = fields.Integer(string="Deals with Days to Close", readonly=True)
     done_count = fields.Integer(string="Activities Done", readonly=True)
+    score_bucket = fields.Integer(readonly=True)
+    forecast_category = fields.Selection(FORECAST_CATEGORIES, readonly=True)
+    revenue_probability = fields.Float(
+        string="Revenue × Probability",
+        readonly=True,
+        help="Expected revenue times crm's probability (in percent).",
+    )
+    revenue_score = fields.Float(
+        string="Revenue × Score", readonly=True, help="Expected revenue times the score."
+    )
 
     def init(self):
-        self.env.cr.execute(
-            "SELECT 1 FROM pg_trigger WHERE tgname = 'crm_pipeline_lead_figures_delta_insert'"
-        )
-        counted = bool(self.env.cr.rowcount)
+        counted = self._figures_counted()
         self._init_figure_table()
         # The triggers are created before the figures are counted: CREATE TRIGGER waits
         # for the transactions writing leads and holds back new ones until this one
@@ -216,6 +260,26 @@ class CrmPipelineFigure(models.Model):
         self._init_figure_triggers()
         if not counted:
             self._rebuild_figures()
+
+    def _figures_counted(self):
+        """Whether the figures are kept, with every column of this version: else (an
+        install, an upgrade that brings new figures) they are counted from the leads."""
+        cr = self.env.cr
+        cr.execute(
+            "SELECT 1 FROM pg_trigger WHERE tgname = 'crm_pipeline_lead_figures_delta_insert'"
+        )
+        return bool(cr.rowcount) and self._row_type_columns() == len(FIGURE_KEYS) + len(
+            FIGURE_VALUES
+        )
+
+    def _row_type_columns(self):
+        self.env.cr.execute(
+            """SELECT count(*) FROM pg_attribute attribute
+                 JOIN pg_type row_type ON row_type.typrelid = attribute.attrelid
+                WHERE row_type.typname = 'crm_pipeline_figure_row'
+                  AND attribute.attnum > 0 AND NOT attribute.attisdropped"""
+        )
+        return self.env.cr.fetchone()[0]
 
     def _init_figure_table(self):
         cr = self.env.cr
@@ -230,24 +294,52 @@ class CrmPipelineFigure(models.Model):
             """CREATE INDEX IF NOT EXISTS crm_pipeline_figure_kind_date_index
                    ON crm_pipeline_figure (kind, date)"""
         )
-        cr.execute("SELECT 1 FROM pg_type WHERE typname = 'crm_pipeline_figure_row'")
-        if not cr.rowcount:
+        for name, definition in (*FIGURE_KEYS, *FIGURE_VALUES):
             cr.execute(
-                SQL("CREATE TYPE crm_pipeline_figure_row AS (%s)", self._column_definitions())
+                SQL(
+                    "ALTER TABLE crm_pipeline_figure ADD COLUMN IF NOT EXISTS %s %s",
+                    SQL.identifier(name),
+                    SQL(definition),
+                )
+            )
+        if self._row_type_columns() != len(FIGURE_KEYS) + len(FIGURE_VALUES):
+            # CASCADE: the figure functions returning it, made again next.
+            cr.execute(
+                SQL(
+                    """DROP TYPE IF EXISTS crm_pipeline_figure_row CASCADE;
+                       CREATE TYPE crm_pipeline_figure_row AS (%s)""",
+                    self._column_definitions(),
+                )
             )
 
     def _init_figure_triggers(self):
         """The figure functions and the triggers, made again at each update."""
         self.env.cr.execute("DROP FUNCTION IF EXISTS crm_pipeline_lead_figures(crm_lead, INTEGER)")
-        for function in (
-            LEAD_FIGURES_FUNCTION,
-            MESSAGE_FIGURES_FUNCTION,
-            ACTIVITY_FIGURES_FUNCTION,
-        ):
+        self.env.cr.execute(self._lead_figures_function())
+        for function in (MESSAGE_FIGURES_FUNCTION, ACTIVITY_FIGURES_FUNCTION):
             self.env.cr.execute(SQL(function))  # constant DDL: no parameter
         self._drop_figure_triggers()
         for table, function, columns, counts, argument in FIGURE_TRIGGERS:
             self._create_figure_trigger(table, function, columns, counts, argument)
+
+    @staticmethod
+    def _lead_figures_function():
+        """LEAD_FIGURES_FUNCTION with the forecast's rules of rules/forecast.py: the score's
+        bucket, and the category the score gives under the lead's company's thresholds."""
+        thresholds = tuple(
+            SQL("COALESCE(%s, %s)", SQL.identifier("company", fname), default)
+            for fname, default in zip(
+                forecast.THRESHOLD_FIELDS, forecast.DEFAULT_THRESHOLDS, strict=True
+            )
+        )
+        return SQL(
+            LEAD_FIGURES_FUNCTION,
+            score_bucket=forecast.score_bucket_sql(SQL("lead.score")),
+            category_from_score=forecast.category_from_score_sql(
+                SQL("COALESCE(lead.score, 0)"), thresholds
+            ),
+            in_forecast=SQL(IN_FORECAST.format(row="lead")),
+        )
 
     @staticmethod
     def _column_definitions():
@@ -391,6 +483,29 @@ class CrmPipelineFigure(models.Model):
                     SQL(
                         """SELECT figure.* FROM crm_lead lead,
                                   crm_pipeline_lead_figures(lead, 1, TRUE) AS figure"""
+                    )
+                ),
+            )
+        )
+
+    @api.model
+    def _recount_forecast(self, companies):
+        """Count the forecast figures of the leads of `companies` again, once their score
+        thresholds changed. The leads are locked against writes meanwhile (a settings
+        change, rare), so that no lead's delta falls between the deletion and the count."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """LOCK TABLE crm_lead IN SHARE MODE;
+                   DELETE FROM crm_pipeline_figure
+                    WHERE kind = 'forecast' AND company_id IN %(companies)s; %(count)s""",
+                companies=tuple(companies.ids),
+                count=self._delta_statement(
+                    SQL(
+                        """SELECT figure.* FROM crm_lead lead,
+                                  crm_pipeline_lead_figures(lead, 1, FALSE) AS figure
+                            WHERE lead.company_id IN %s AND figure.kind = 'forecast'""",
+                        tuple(companies.ids),
                     )
                 ),
             )

@@ -321,3 +321,80 @@ class CrmPipelineFigure(models.Model):
             )
         )
         return self.env.cr.fetchall()
+
+    def _forecast_open_rows(self, rules, base, start_day, end_day, next_end_day):
+        """The dashboard's _forecast_open_rows() from the kept figures: one query, and the
+        calibration's likelihoods of the companies read."""
+        query = self._reader_query(
+            rules,
+            base,
+            [
+                ("kind", "=", "forecast"),
+                ("date", ">=", start_day),
+                ("date", "<", next_end_day),
+                ("stage_id.is_won", "=", False),
+            ],
+        )
+        figure = SQL.identifier(query.table)
+        groups = [
+            SQL("(%s.date >= %s)::int", figure, end_day),
+            SQL("%s.forecast_category", figure),
+            SQL("%s.company_id", figure),
+            SQL("%s.score_bucket", figure),
+        ]
+        query.groupby = SQL(", ").join(groups)
+        sums = [
+            SQL("SUM(%s)", SQL.identifier(query.table, name))
+            for name in ("quantity", "revenue", "revenue_probability", "revenue_score")
+        ]
+        query.having = SQL("SUM(%s.quantity) <> 0", figure)
+        self.env.cr.execute(query.select(*groups, *sums))
+        figures = self.env.cr.fetchall()
+        likelihood = self._calibrated_likelihoods(
+            {company_id for _p, _c, company_id, *_r in figures}
+        )
+        rows = {}
+        for (
+            period_index,
+            category,
+            company_id,
+            bucket,
+            deals,
+            amount,
+            by_probability,
+            by_score,
+        ) in figures:
+            row = rows.setdefault(
+                (period_index, category),
+                {
+                    "period_index": period_index,
+                    "category": category,
+                    "deals": 0,
+                    "amount": 0.0,
+                    "by_probability": 0.0,
+                    "by_likelihood": 0.0,
+                },
+            )
+            rate = likelihood.get((company_id, bucket))
+            row["deals"] += deals
+            row["amount"] += amount
+            row["by_probability"] += float(by_probability) / 100
+            row["by_likelihood"] += (
+                amount * rate / 100 if rate is not None else float(by_score) / 100
+            )
+        return list(rows.values())
+
+    def _calibrated_likelihoods(self, company_ids):
+        """{(company id, score bucket): calibrated likelihood in percent}"""
+        calibrations = (
+            self.env["crm.lead.score.calibration"]
+            .sudo()
+            .search_fetch(
+                [("company_id", "in", [company_id or False for company_id in company_ids])],
+                ["company_id", "bucket", "likelihood"],
+            )
+        )
+        return {
+            (calibration.company_id.id or None, calibration.bucket): calibration.likelihood
+            for calibration in calibrations
+        }

@@ -91,7 +91,18 @@ class CrmPipelineDashboard(models.AbstractModel):
     def _forecast_open_rows(self, base, start_day, end_day, next_end_day):
         """Open opportunities of `base` expected to close in the two periods, per period
         and forecast category: deals, expected revenue, weighted by crm's probability and
-        by the score's calibrated likelihood. One query, under the reader's record rules."""
+        by the score's calibrated likelihood; from the kept figures (the periods are whole
+        months, as their months of expected closing), else from the leads."""
+        rules = self.env["crm.pipeline.figure"]._reader_rules()
+        if rules is None:
+            return self._forecast_open_rows_from_leads(base, start_day, end_day, next_end_day)
+        return self.env["crm.pipeline.figure"]._forecast_open_rows(
+            rules, base, start_day, end_day, next_end_day
+        )
+
+    def _forecast_open_rows_from_leads(self, base, start_day, end_day, next_end_day):
+        """_forecast_open_rows() from the leads: one query, under the reader's record
+        rules."""
         Lead = self.env["crm.lead"]
         domain = [
             *self._open_domain(base),
@@ -290,7 +301,7 @@ class CrmPipelineDashboard(models.AbstractModel):
 
         return {
             "passed": {
-                "count": Lead.search_count(passed_domain),
+                "count": self._deadline_passed_count(base, passed_domain),
                 "domain": passed_domain,
                 "deals": listed(passed_domain, "date_deadline, id"),
             },
@@ -300,6 +311,25 @@ class CrmPipelineDashboard(models.AbstractModel):
                 "deals": listed(pushed_domain, "deadline_pushed_days desc, id"),
             },
         }
+
+    def _deadline_passed_count(self, base, passed_domain):
+        """Open deals of `base` past their expected closing: those of the months before
+        this one from the kept figures, this month's from the leads."""
+        Lead = self.env["crm.lead"]
+        Figure = self.env["crm.pipeline.figure"]
+        rules = Figure._reader_rules()
+        if rules is None:
+            return Lead.search_count(passed_domain)
+        month_start = fields.Date.context_today(self).replace(day=1)
+        [(earlier,)] = Figure._reader_sums(
+            rules,
+            base,
+            "forecast",
+            [("date", "<", month_start), ("stage_id.is_won", "=", False)],
+            [],
+            ["quantity"],
+        ) or [(0,)]
+        return earlier + Lead.search_count([*passed_domain, ("date_deadline", ">=", month_start)])
 
     # ------------------------------------------------------------------ calibration
     def _forecast_calibration(self):

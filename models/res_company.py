@@ -135,13 +135,17 @@ class ResCompany(models.Model):
                 )
 
     def write(self, vals):
-        changed = any(
-            company[fname] != vals[fname]
-            for fname in SCORE_SETTINGS
-            if fname in vals
-            for company in self
-        )
+        changed = self._changed_by(vals, SCORE_SETTINGS)
+        thresholds_changed = self._changed_by(vals, forecast.THRESHOLD_FIELDS)
         res = super().write(vals)
         if changed:
             self.env["crm.lead"]._trigger_score_recompute()
+        if thresholds_changed:
+            self.env["crm.pipeline.figure"]._recount_forecast(thresholds_changed)
         return res
+
+    def _changed_by(self, vals, fnames):
+        """The companies whose `fnames` the write of `vals` changes."""
+        return self.filtered(
+            lambda company: any(company[fname] != vals[fname] for fname in fnames if fname in vals)
+        )
