@@ -1,8 +1,9 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from ..rules import forecast
+from ..rules import forecast, stage_flow
 from .crm_lead_forecast import FORECAST_CATEGORIES
+from .crm_lead_stage_visit import OUTCOMES
 
 # The figure's keys (what the dashboard groups and filters on) and its additive values, in
 # the order of the table's columns and of the rows the figure functions return.
@@ -22,6 +23,8 @@ FIGURE_KEYS = (
     ("author_id", "INTEGER"),
     ("score_bucket", "INTEGER"),
     ("forecast_category", "VARCHAR"),
+    ("outcome", "VARCHAR"),
+    ("whole_days", "INTEGER"),
 )
 FIGURE_VALUES = (
     ("quantity", "INTEGER"),
@@ -33,6 +36,8 @@ FIGURE_VALUES = (
     # Exact, so that a lead's delta and its taking back cancel out to nothing.
     ("revenue_probability", "NUMERIC"),
     ("revenue_score", "NUMERIC"),
+    ("visit_days", "DOUBLE PRECISION"),
+    ("skipped_count", "INTEGER"),
 )
 # A lead's changes that move its figures: the trigger on crm_lead fires on these only.
 LEAD_FIGURE_COLUMNS = (
@@ -52,6 +57,7 @@ LEAD_FIGURE_COLUMNS = (
     "date_deadline",
     "score",
     "forecast_category_manual",
+    "date_last_stage_update",
 )
 # An open opportunity with an expected closing counts in the forecast, by month of that
 # date (a date: the same month in every time zone).
@@ -80,53 +86,60 @@ RETURNS SETOF crm_pipeline_figure_row LANGUAGE sql STABLE AS $$
     SELECT 'created'::varchar, lead.company_id, lead.team_id, lead.user_id,
            date_trunc('month', lead.create_date)::date, lead.source_id, lead.type::varchar,
            NULL::int, NULL::bool, NULL::bool, NULL::int, NULL::int, NULL::int,
-           NULL::int, NULL::varchar,
-           sign, 0::float8, 0, 0::float8, 0, 0, 0::numeric, 0::numeric
+           NULL::int, NULL::varchar, NULL::varchar, NULL::int,
+           sign, 0::float8, 0, 0::float8, 0, 0, 0::numeric, 0::numeric, 0::float8, 0
      WHERE lead.id IS NOT NULL
     UNION ALL
     SELECT 'closed', lead.company_id, lead.team_id, lead.user_id,
            date_trunc('month', lead.date_closed)::date, NULL, NULL,
            lead.stage_id, lead.active, NOT lead.active AND lead.probability = 0,
-           lead.lost_reason_id, NULL, NULL, NULL, NULL,
+           lead.lost_reason_id, NULL, NULL, NULL, NULL, NULL, NULL,
            sign, sign * COALESCE(lead.expected_revenue, 0)::float8,
            sign * (lead.expected_revenue IS NOT NULL)::int,
            sign * COALESCE(lead.day_close, 0)::float8, sign * (lead.day_close IS NOT NULL)::int,
            sign * (SELECT COUNT(*) FROM mail_message message
                     WHERE message.model = 'crm.lead' AND message.res_id = lead.id
-                      AND message.mail_activity_type_id IS NOT NULL)::int, 0, 0
+                      AND message.mail_activity_type_id IS NOT NULL)::int, 0, 0, 0, 0
      WHERE lead.id IS NOT NULL AND lead.date_closed IS NOT NULL
     UNION ALL
     SELECT 'state', lead.company_id, lead.team_id, lead.user_id, NULL, NULL, lead.type,
-           lead.stage_id, lead.active, NULL, NULL, NULL, NULL, NULL, NULL,
+           lead.stage_id, lead.active, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
            sign, sign * COALESCE(lead.expected_revenue, 0)::float8,
-           sign * (lead.expected_revenue IS NOT NULL)::int, 0, 0, 0, 0, 0
+           sign * (lead.expected_revenue IS NOT NULL)::int, 0, 0, 0, 0, 0, 0, 0
      WHERE lead.id IS NOT NULL
+    UNION ALL
+    SELECT 'current', lead.company_id, lead.team_id, lead.user_id,
+           date_trunc('month', lead.date_last_stage_update)::date, NULL, NULL,
+           lead.stage_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           sign, 0, 0, 0, 0, 0, 0, 0, 0, 0
+     WHERE lead.id IS NOT NULL AND lead.active AND lead.type = 'opportunity'
+       AND lead.date_last_stage_update IS NOT NULL
     UNION ALL
     SELECT 'forecast', lead.company_id, lead.team_id, lead.user_id,
            date_trunc('month', lead.date_deadline)::date, NULL, NULL,
            lead.stage_id, NULL, NULL, NULL, NULL, NULL, %(score_bucket)s,
-           COALESCE(lead.forecast_category_manual, %(category_from_score)s),
+           COALESCE(lead.forecast_category_manual, %(category_from_score)s), NULL, NULL,
            sign, sign * COALESCE(lead.expected_revenue, 0)::float8,
            sign * (lead.expected_revenue IS NOT NULL)::int, 0, 0, 0,
            sign * COALESCE(lead.expected_revenue, 0)::numeric
                 * COALESCE(lead.probability, 0)::numeric,
            sign * COALESCE(lead.expected_revenue, 0)::numeric
-                * LEAST(COALESCE(lead.score, 0), 100)
+                * LEAST(COALESCE(lead.score, 0), 100), 0, 0
       FROM (SELECT) AS one
  LEFT JOIN res_company company ON company.id = lead.company_id
      WHERE lead.id IS NOT NULL AND %(in_forecast)s
     UNION ALL
     SELECT 'planned', lead.company_id, lead.team_id, lead.user_id, activity.date_deadline,
-           NULL, NULL, NULL, NULL, NULL, NULL, activity.user_id, NULL, NULL, NULL,
-           sign * COUNT(*)::int, 0, 0, 0, 0, 0, 0, 0
+           NULL, NULL, NULL, NULL, NULL, NULL, activity.user_id, NULL, NULL, NULL, NULL, NULL,
+           sign * COUNT(*)::int, 0, 0, 0, 0, 0, 0, 0, 0, 0
       FROM mail_activity activity
      WHERE moved AND activity.res_model = 'crm.lead' AND activity.res_id = lead.id
        AND activity.active
   GROUP BY activity.date_deadline, activity.user_id
     UNION ALL
     SELECT 'done', lead.company_id, lead.team_id, lead.user_id, message.date::date,
-           NULL, NULL, NULL, NULL, NULL, NULL, NULL, message.author_id, NULL, NULL,
-           sign * COUNT(*)::int, 0, 0, 0, 0, 0, 0, 0
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, message.author_id, NULL, NULL, NULL, NULL,
+           sign * COUNT(*)::int, 0, 0, 0, 0, 0, 0, 0, 0, 0
       FROM mail_message message
      WHERE moved AND message.model = 'crm.lead' AND message.res_id = lead.id
        AND message.mail_activity_type_id IS NOT NULL
@@ -138,8 +151,8 @@ CREATE OR REPLACE FUNCTION crm_pipeline_message_figures(message mail_message, si
 RETURNS SETOF crm_pipeline_figure_row LANGUAGE sql STABLE AS $$
     SELECT 'done'::varchar, lead.company_id, lead.team_id, lead.user_id, message.date::date,
            NULL::int, NULL::varchar, NULL::int, NULL::bool, NULL::bool, NULL::int, NULL::int,
-           message.author_id, NULL::int, NULL::varchar,
-           sign, 0::float8, 0, 0::float8, 0, 0, 0::numeric, 0::numeric
+           message.author_id, NULL::int, NULL::varchar, NULL::varchar, NULL::int,
+           sign, 0::float8, 0, 0::float8, 0, 0, 0::numeric, 0::numeric, 0::float8, 0
       FROM crm_lead lead
      WHERE message.model = 'crm.lead' AND message.mail_activity_type_id IS NOT NULL
        AND lead.id = message.res_id
@@ -147,7 +160,8 @@ RETURNS SETOF crm_pipeline_figure_row LANGUAGE sql STABLE AS $$
     SELECT 'closed', lead.company_id, lead.team_id, lead.user_id,
            date_trunc('month', lead.date_closed)::date, NULL, NULL,
            lead.stage_id, lead.active, NOT lead.active AND lead.probability = 0,
-           lead.lost_reason_id, NULL, NULL, NULL, NULL, 0, 0, 0, 0, 0, sign, 0, 0
+           lead.lost_reason_id, NULL, NULL, NULL, NULL, NULL, NULL,
+           0, 0, 0, 0, 0, sign, 0, 0, 0, 0
       FROM crm_lead lead
      WHERE message.model = 'crm.lead' AND message.mail_activity_type_id IS NOT NULL
        AND lead.id = message.res_id AND lead.date_closed IS NOT NULL
@@ -159,11 +173,41 @@ RETURNS SETOF crm_pipeline_figure_row LANGUAGE sql STABLE AS $$
     SELECT 'planned'::varchar, lead.company_id, lead.team_id, lead.user_id,
            activity.date_deadline, NULL::int, NULL::varchar, NULL::int, NULL::bool,
            NULL::bool, NULL::int, activity.user_id, NULL::int, NULL::int, NULL::varchar,
-           sign, 0::float8, 0, 0::float8, 0, 0, 0::numeric, 0::numeric
+           NULL::varchar, NULL::int,
+           sign, 0::float8, 0, 0::float8, 0, 0, 0::numeric, 0::numeric, 0::float8, 0
       FROM crm_lead lead
      WHERE activity.res_model = 'crm.lead' AND activity.active AND lead.id = activity.res_id
 $$
 """
+# What the stage visits of `visits` (a table, or a trigger's transition table) add to the
+# figures: the funnel counts them by UTC month of entry and outcome, the velocity by UTC
+# month of leaving, with their days as a histogram of whole days for the median.
+VISIT_FIGURES = """
+    SELECT 'visit_entered'::varchar, visit.company_id, visit.team_id, visit.user_id,
+           date_trunc('month', visit.date_entered)::date, NULL::int, NULL::varchar,
+           visit.stage_id, NULL::bool, NULL::bool, NULL::int, NULL::int, NULL::int,
+           NULL::int, NULL::varchar, visit.outcome::varchar, NULL::int,
+           %(sign)s, 0::float8, 0, 0::float8, 0, 0, 0::numeric, 0::numeric, 0::float8,
+           %(sign)s * COALESCE(visit.is_without_exit_criteria, FALSE)::int
+      FROM %(visits)s visit
+    UNION ALL
+    SELECT 'visit_left', visit.company_id, visit.team_id, visit.user_id,
+           date_trunc('month', visit.date_left)::date, NULL, NULL, visit.stage_id,
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, %(whole_days)s,
+           %(sign)s, 0, 0, 0, 0, 0, 0, 0, %(sign)s * COALESCE(visit.days, 0), 0
+      FROM %(visits)s visit
+"""
+VISIT_TRIGGER = "crm_pipeline_visit_figures_delta"
+# (event, transition tables, the visits' signs)
+VISIT_TRIGGER_EVENTS = (
+    ("INSERT", "NEW TABLE AS new_visits", (("new_visits", 1),)),
+    ("DELETE", "OLD TABLE AS old_visits", (("old_visits", -1),)),
+    (
+        "UPDATE",
+        "OLD TABLE AS old_visits NEW TABLE AS new_visits",
+        (("old_visits", -1), ("new_visits", 1)),
+    ),
+)
 LEAD_MOVED = """TG_OP <> 'UPDATE'
     OR (OLD.company_id, OLD.team_id, OLD.user_id) IS DISTINCT FROM
        (NEW.company_id, NEW.team_id, NEW.user_id)"""
@@ -214,6 +258,9 @@ class CrmPipelineFigure(models.Model):
             ("planned", "Activities planned"),
             ("done", "Activities done"),
             ("forecast", "Open opportunities by expected closing"),
+            ("current", "Open opportunities by entry in their stage"),
+            ("visit_entered", "Stage visits by entry"),
+            ("visit_left", "Stage visits by end"),
         ],
         readonly=True,
     )
@@ -247,6 +294,10 @@ class CrmPipelineFigure(models.Model):
         readonly=True,
         help="Expected revenue times crm's probability (in percent).",
     )
+    outcome = fields.Selection(OUTCOMES, readonly=True)
+    whole_days = fields.Integer(string="Whole Days in Stage", readonly=True)
+    visit_days = fields.Float(string="Days in Stage", readonly=True)
+    skipped_count = fields.Integer(string="Moved On Without Criteria", readonly=True)
     revenue_score = fields.Float(
         string="Revenue × Score", readonly=True, help="Expected revenue times the score."
     )
@@ -321,6 +372,57 @@ class CrmPipelineFigure(models.Model):
         self._drop_figure_triggers()
         for table, function, columns, counts, argument in FIGURE_TRIGGERS:
             self._create_figure_trigger(table, function, columns, counts, argument)
+        self._create_visit_figure_triggers()
+
+    @staticmethod
+    def _visit_figures(visits, sign):
+        """The figure rows of the stage visits of the table `visits`, counted `sign` times."""
+        return SQL(
+            "SELECT * FROM (%s) AS figure (%s)",
+            SQL(
+                VISIT_FIGURES,
+                visits=SQL.identifier(visits),
+                sign=sign,
+                whole_days=stage_flow.whole_days_sql(SQL("visit.days")),
+            ),
+            SQL(", ").join(SQL.identifier(name) for name, _type in (*FIGURE_KEYS, *FIGURE_VALUES)),
+        )
+
+    def _create_visit_figure_triggers(self):
+        """Statement triggers on the stage visits: a change of stage ends the visits of a
+        whole write in one INSERT, and a rebuild of the history replaces them all; the
+        deltas of a statement are counted from its transition tables, in one INSERT."""
+        branches = SQL(" ").join(
+            SQL(
+                "IF TG_OP = %s THEN %s; END IF;",
+                event,
+                self._delta_statement(
+                    SQL(" UNION ALL ").join(
+                        self._visit_figures(visits, sign) for visits, sign in signs
+                    )
+                ),
+            )
+            for event, _transition, signs in VISIT_TRIGGER_EVENTS
+        )
+        self.env.cr.execute(
+            SQL(
+                """CREATE OR REPLACE FUNCTION %(name)s() RETURNS trigger LANGUAGE plpgsql AS $$
+                   BEGIN %(branches)s RETURN NULL; END $$""",
+                name=SQL.identifier(VISIT_TRIGGER),
+                branches=branches,
+            )
+        )
+        for event, transition, _signs in VISIT_TRIGGER_EVENTS:
+            self.env.cr.execute(
+                SQL(
+                    """CREATE TRIGGER %s AFTER %s ON crm_lead_stage_visit REFERENCING %s
+                       FOR EACH STATEMENT EXECUTE FUNCTION %s()""",
+                    SQL.identifier(f"{VISIT_TRIGGER}_{event.lower()}"),
+                    SQL(event),
+                    SQL(transition),
+                    SQL.identifier(VISIT_TRIGGER),
+                )
+            )
 
     @staticmethod
     def _lead_figures_function():
@@ -442,6 +544,15 @@ class CrmPipelineFigure(models.Model):
 
     @api.model
     def _drop_figure_triggers(self):
+        self.env.cr.execute(
+            SQL(" ").join(
+                SQL(
+                    "DROP TRIGGER IF EXISTS %s ON crm_lead_stage_visit;",
+                    SQL.identifier(f"{VISIT_TRIGGER}_{event.lower()}"),
+                )
+                for event, _transition, _signs in VISIT_TRIGGER_EVENTS
+            )
+        )
         for table, function, *_definition in FIGURE_TRIGGERS:
             self.env.cr.execute(
                 SQL(" ").join(
@@ -468,13 +579,15 @@ class CrmPipelineFigure(models.Model):
                     SQL.identifier(function),
                 )
             )
+        self.env.cr.execute(SQL("DROP FUNCTION IF EXISTS %s()", SQL.identifier(VISIT_TRIGGER)))
         self.env.cr.execute(
             "DROP TABLE IF EXISTS crm_pipeline_figure; DROP TYPE IF EXISTS crm_pipeline_figure_row"
         )
 
     @api.model
     def _rebuild_figures(self):
-        """Count the figures again from the leads, their activities and messages."""
+        """Count the figures again from the leads, their activities and messages, and
+        the stage visits."""
         self.env.flush_all()
         self.env.cr.execute(
             SQL(
@@ -482,7 +595,9 @@ class CrmPipelineFigure(models.Model):
                 self._delta_statement(
                     SQL(
                         """SELECT figure.* FROM crm_lead lead,
-                                  crm_pipeline_lead_figures(lead, 1, TRUE) AS figure"""
+                                  crm_pipeline_lead_figures(lead, 1, TRUE) AS figure
+                           UNION ALL %s""",
+                        self._visit_figures("crm_lead_stage_visit", 1),
                     )
                 ),
             )

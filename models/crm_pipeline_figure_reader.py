@@ -9,7 +9,7 @@ from odoo import models
 from odoo.osv import expression
 from odoo.tools import SQL
 
-from ..rules import periods
+from ..rules import periods, stage_flow
 from .crm_lead_dashboard import DASHBOARD_SCOPE
 from .crm_pipeline_dashboard import CLOSED_FIGURES, CREATED_FIGURES
 
@@ -122,14 +122,15 @@ class CrmPipelineFigure(models.Model):
             ),
         )
 
-    def _lead_corrections(self, domain, field, corrections, groupby, aggregates):
-        """[(correction, *groupby, *aggregates)] of the leads of `domain` whose `field` falls
-        in the corrections' hours, aggregates being (function, column or None for all rows):
-        one query, none without corrections."""
+    def _lead_corrections(self, domain, field, corrections, groupby, aggregates, model="crm.lead"):
+        """[(correction, *groupby, *aggregates)] of the leads (or the records of `model`)
+        of `domain` whose `field` falls in the corrections' hours, aggregates being
+        (function, column or None for all rows) or SQL, groupby column names or SQL: one
+        query, none without corrections."""
         if not corrections:
             return []
-        Lead = self.env["crm.lead"].with_context(active_test=False)
-        query = Lead._search(
+        records = self.env[model].with_context(active_test=False)
+        query = records._search(
             expression.AND(
                 [
                     domain,
@@ -143,18 +144,26 @@ class CrmPipelineFigure(models.Model):
             )
         )
         correction = self._correction_case_sql(SQL.identifier(query.table, field), corrections)
-        groups = [correction, *(SQL.identifier(query.table, name) for name in groupby)]
+        groups = [
+            correction,
+            *(
+                name if isinstance(name, SQL) else SQL.identifier(query.table, name)
+                for name in groupby
+            ),
+        ]
         query.groupby = SQL(", ").join(groups)
         self.env.cr.execute(
             query.select(
                 *groups,
                 *(
-                    SQL(
+                    aggregate
+                    if isinstance(aggregate, SQL)
+                    else SQL(
                         "%s(%s)",
-                        SQL(function),
-                        SQL.identifier(query.table, name) if name else SQL("*"),
+                        SQL(aggregate[0]),
+                        SQL.identifier(query.table, aggregate[1]) if aggregate[1] else SQL("*"),
                     )
-                    for function, name in aggregates
+                    for aggregate in aggregates
                 ),
             )
         )
@@ -398,3 +407,133 @@ class CrmPipelineFigure(models.Model):
             (calibration.company_id.id or None, calibration.bucket): calibration.likelihood
             for calibration in calibrations
         }
+
+    # ------------------------------------------------------------------ stage flow
+    def _corrected_sums(self, figures, live, corrections, value_count):
+        """{group: [values]} of kept figures [(*group, *values)] plus the corrections'
+        rows [(correction, *group, *values)] read for the hours between."""
+        totals = defaultdict(lambda: [0.0] * value_count)
+        for row in figures:
+            for position, value in enumerate(row[-value_count:]):
+                totals[row[:-value_count]][position] += value or 0
+        for position in range(value_count):
+            rows = [
+                (row[0], *row[1:-value_count], row[len(row) - value_count + position])
+                for row in live
+            ]
+            for (_period, *group), value in periods.corrections_by_period(
+                corrections, rows, 1
+            ).items():
+                totals[tuple(group)][position] += value
+        return totals
+
+    def _stage_funnel(self, rules, base, start, end):
+        """The dashboard's _stage_funnel() from the kept figures: visits by UTC month of
+        entry, open deals by UTC month of their stage's entry, the hours between read from
+        the visits and the deals."""
+        (first, last), corrections = periods.align_bounds([start, end], periods.nearest_utc_month)
+        months = [("date", ">=", first.date()), ("date", "<", last.date())]
+        Visit = self.env["crm.lead.stage.visit"]
+        visits = self._corrected_sums(
+            self._reader_sums(
+                rules,
+                base,
+                "visit_entered",
+                months,
+                ["stage_id", "outcome"],
+                ["quantity", "skipped_count"],
+            ),
+            self._lead_corrections(
+                base,
+                "date_entered",
+                corrections,
+                ["stage_id", "outcome"],
+                [
+                    ("COUNT", None),
+                    SQL(
+                        "COUNT(*) FILTER (WHERE %s)",
+                        SQL.identifier(Visit._table, "is_without_exit_criteria"),
+                    ),
+                ],
+                model=Visit._name,
+            ),
+            corrections,
+            2,
+        )
+        current = self._corrected_sums(
+            self._reader_sums(rules, base, "current", months, ["stage_id"], ["quantity"]),
+            self._lead_corrections(
+                [*base, ("type", "=", "opportunity"), ("active", "=", True)],
+                "date_last_stage_update",
+                corrections,
+                ["stage_id"],
+                [("COUNT", None)],
+            ),
+            corrections,
+            1,
+        )
+        funnel, skipped = defaultdict(dict), defaultdict(int)
+        for (stage_id, outcome), (count, skipped_count) in visits.items():
+            if round(count):
+                funnel[stage_id][outcome] = round(count)
+            if round(skipped_count):
+                skipped[stage_id] += round(skipped_count)
+        for (stage_id,), (count,) in current.items():
+            if round(count):
+                funnel[stage_id]["current"] = round(count)
+        return dict(funnel), dict(skipped)
+
+    def _stage_velocity(self, rules, base, start, end):
+        """The dashboard's _stage_velocity() from the kept figures: the visits ended in the
+        period by stage, team, salesperson and whole days (the median's histogram)."""
+        (first, last), corrections = periods.align_bounds([start, end], periods.nearest_utc_month)
+        Visit = self.env["crm.lead.stage.visit"]
+        by_days = self._corrected_sums(
+            self._reader_sums(
+                rules,
+                base,
+                "visit_left",
+                [("date", ">=", first.date()), ("date", "<", last.date())],
+                ["stage_id", "team_id", "user_id", "whole_days"],
+                ["quantity", "visit_days"],
+            ),
+            self._lead_corrections(
+                base,
+                "date_left",
+                corrections,
+                [
+                    "stage_id",
+                    "team_id",
+                    "user_id",
+                    stage_flow.whole_days_sql(SQL.identifier(Visit._table, "days")),
+                ],
+                [("COUNT", None), ("SUM", "days")],
+                model=Visit._name,
+            ),
+            corrections,
+            2,
+        )
+        groups = defaultdict(lambda: {"visits": 0, "days": 0.0, "histogram": defaultdict(int)})
+        for (stage_id, team_id, user_id, days), (count, days_total) in by_days.items():
+            for level, key in (
+                (3, (stage_id, None, None)),
+                (1, (stage_id, team_id, None)),
+                (2, (stage_id, None, user_id)),
+            ):
+                group = groups[(level, *key)]
+                group["visits"] += round(count)
+                group["days"] += days_total
+                group["histogram"][days] += round(count)
+        return [
+            {
+                "stage_id": stage_id,
+                "team_id": team_id,
+                "user_id": user_id,
+                "level": level,
+                "visits": group["visits"],
+                "average": group["days"] / group["visits"],
+                "median": stage_flow.histogram_median(group["histogram"]),
+            }
+            for (level, stage_id, team_id, user_id), group in groups.items()
+            if group["visits"]
+        ]

@@ -1,6 +1,8 @@
 from odoo import api, models
 from odoo.tools import SQL
 
+from ..rules import stage_flow
+
 
 class CrmPipelineDashboard(models.AbstractModel):
     """Stage flow: the funnel of the deals that entered each stage in the period, and the
@@ -65,7 +67,11 @@ class CrmPipelineDashboard(models.AbstractModel):
     def _stage_funnel(self, base, start, end):
         """({stage id: {outcome: deals}}, {stage id: deals moved on without its exit
         criteria}) of the visits that began in the period: those ended (moved on, back,
-        won, lost) and those still there (`current`)."""
+        won, lost) and those still there (`current`); from the kept figures, else from
+        the visits and deals."""
+        rules = self.env["crm.pipeline.figure"]._reader_rules()
+        if rules is not None:
+            return self.env["crm.pipeline.figure"]._stage_funnel(rules, base, start, end)
         funnel = {}
         ended = self.env["crm.lead.stage.visit"]._read_group(
             [*base, *self._period_domain("date_entered", start, end)],
@@ -99,8 +105,12 @@ class CrmPipelineDashboard(models.AbstractModel):
         return funnel, skipped
 
     def _stage_velocity(self, base, start, end):
-        """Days in each stage of the visits that ended in the period: average, median and
-        count per stage, per stage and team, per stage and salesperson (one query)."""
+        """Days in each stage of the visits that ended in the period: average, median (of
+        whole days) and count per stage, per stage and team, per stage and salesperson;
+        from the kept figures, else from the visits (one query)."""
+        rules = self.env["crm.pipeline.figure"]._reader_rules()
+        if rules is not None:
+            return self.env["crm.pipeline.figure"]._stage_velocity(rules, base, start, end)
         Visit = self.env["crm.lead.stage.visit"]
         Visit.flush_model(["stage_id", "team_id", "user_id", "days"])
         query = Visit._search([*base, *self._period_domain("date_left", start, end)])
@@ -112,7 +122,10 @@ class CrmPipelineDashboard(models.AbstractModel):
             SQL("GROUPING(%s.team_id, %s.user_id) AS level", visit, visit),
             SQL("count(*) AS visits"),
             SQL("avg(%s.days) AS average", visit),
-            SQL("percentile_cont(0.5) WITHIN GROUP (ORDER BY %s.days) AS median", visit),
+            SQL(
+                "percentile_cont(0.5) WITHIN GROUP (ORDER BY %s) AS median",
+                stage_flow.whole_days_sql(SQL("%s.days", visit)),
+            ),
         )
         rows = self.env.execute_query_dict(
             SQL(

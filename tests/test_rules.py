@@ -1,6 +1,12 @@
 from datetime import date, datetime, timedelta
 
-from odoo.addons.crm_pipeline_optimizer.rules import forecast, periods, stage_clock, stars
+from odoo.addons.crm_pipeline_optimizer.rules import (
+    forecast,
+    periods,
+    stage_clock,
+    stage_flow,
+    stars,
+)
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import SQL
 
@@ -190,3 +196,32 @@ class TestForecastRules(TransactionCase):
         self.assertEqual(forecast.roc_auc(mixed), 0.75)
         self.assertIsNone(forecast.roc_auc([(0.3, 1, 4)]), "no lost deal: not measurable")
         self.assertEqual(forecast.calibrated_rate(2, 2), 0.75)
+
+
+@tagged("post_install", "-at_install")
+class TestStageFlowRules(TransactionCase):
+    """The median of whole days read from a histogram equals PostgreSQL's percentile_cont
+    of the whole days of the visits."""
+
+    def test_histogram_median_equals_percentile_cont(self):
+        samples = [
+            [0.2],
+            [0.5, 1.9],
+            [3.0, 3.7, 10.2, 0.1],
+            [5.5, 5.5, 5.5, 2.25, 40.0],
+            [float(days % 7) + 0.5 for days in range(23)],
+        ]
+        for days in samples:
+            self.env.cr.execute(
+                SQL(
+                    "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY %s) FROM unnest(%s) AS d",
+                    stage_flow.whole_days_sql(SQL("d")),
+                    days,
+                )
+            )
+            histogram = {}
+            for value in days:
+                whole = stage_flow.whole_days(value)
+                histogram[whole] = histogram.get(whole, 0) + 1
+            self.assertEqual(stage_flow.histogram_median(histogram), self.env.cr.fetchone()[0])
+        self.assertIsNone(stage_flow.histogram_median({3: 0}))

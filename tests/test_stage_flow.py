@@ -1,6 +1,14 @@
 import statistics
+from datetime import timedelta
+from unittest.mock import patch
 
+from dateutil.relativedelta import relativedelta
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from odoo import fields
 from odoo.tests import tagged
+from odoo.tools import SQL
 
 from .common import PipelineOptimizerCommon
 
@@ -190,3 +198,175 @@ class TestStageFlow(PipelineOptimizerCommon):
         rows = {row["id"]: row for row in data.get_stage_flow_data()["stages"]}
         qualified = rows[self.stage_qualified.id]
         self.assertEqual((qualified["forward"], qualified["without_exit_criteria"]), (2, 1))
+
+
+FLOW_EXAMPLES = 20
+# UTC, whole hours with summer time, and half hours ahead (the periods' first hours fall
+# in the month before, in UTC).
+TIME_ZONES = ("UTC", "America/New_York", "Asia/Tehran")
+
+flow_step_strategy = st.one_of(
+    st.tuples(st.just("create"), st.integers(0, 3), st.integers(0, 2), st.integers(0, 1)),
+    # The visit the move ends is then dated as `visit_dates` says.
+    st.tuples(
+        st.just("move"),
+        st.integers(0, 20),
+        st.integers(0, 4),
+        st.integers(0, 4),
+        st.integers(-14, 14),
+        st.integers(0, 4),
+        st.integers(-14, 14),
+    ),
+    st.tuples(st.just("lost"), st.integers(0, 20)),
+    st.tuples(st.just("assign"), st.integers(0, 20), st.integers(0, 2)),
+    st.tuples(
+        st.just("visit_dates"),
+        st.integers(0, 40),
+        st.integers(0, 4),  # entered: months back
+        st.integers(-14, 14),  # and hours from the month's first midnight, UTC
+        st.integers(0, 4),  # left: months back
+        st.integers(-14, 14),  # and hours
+    ),
+    st.tuples(st.just("stage_date"), st.integers(0, 20), st.integers(0, 4), st.integers(-14, 14)),
+    st.tuples(st.just("unlink"), st.integers(0, 20)),
+)
+
+
+@tagged("stage_flow", "post_install", "-at_install")
+class TestStageFlowFigures(PipelineOptimizerCommon):
+    """The stage flow read from the figures the database keeps equals the stage flow read
+    from the visits and deals, for every role and time zone, whatever happened."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["base.automation"].search([]).active = False
+        cls.salespeople = [cls.user_salesman_own, cls.user_salesman_all, cls.user_sales_manager]
+        cls.stages = [
+            cls.stage_new,
+            cls.stage_qualified,
+            cls.stage_proposal,
+            cls.stage_negotiation,
+            cls.stage_won,
+        ]
+        cls.team_2 = cls.env["crm.team"].create({"name": "Flow Team 2"})
+        cls.teams = [cls.sales_team, cls.team_2, cls.env["crm.team"]]
+        cls.readers = [cls.user_sales_manager, cls.user_salesman_all, cls.user_salesman_own]
+
+    def _moment(self, months_back, hours):
+        first = fields.Datetime.to_datetime(fields.Date.today().replace(day=1))
+        return first - relativedelta(months=months_back) + timedelta(hours=hours)
+
+    def _apply(self, step, deals):
+        Lead = self.env["crm.lead"]
+        kind, *args = step
+        if kind == "create":
+            stage, user, team = args
+            deal = Lead.create(
+                {
+                    "name": f"Flow {len(deals)}",
+                    "type": "opportunity",
+                    "stage_id": self.stages[stage].id,
+                    "user_id": self.salespeople[user].id,
+                    "team_id": self.teams[team].id,
+                }
+            )
+            return [*deals, deal]
+        live = [deal for deal in deals if deal.exists()]
+        if kind == "visit_dates":
+            visits = self.env["crm.lead.stage.visit"].search(
+                [("lead_id", "in", [deal.id for deal in deals])]
+            )
+            if visits:
+                self._date_visit(visits[args[0] % len(visits)], *args[1:])
+            return deals
+        if not live:
+            return deals
+        deal = live[args[0] % len(live)]
+        if kind == "move":
+            deal.stage_id = self.stages[args[1]]
+            ended = self.env["crm.lead.stage.visit"].search([("lead_id", "=", deal.id)], limit=1)
+            if ended:
+                self._date_visit(ended, *args[2:])
+        elif kind == "lost":
+            deal.action_set_lost()
+        elif kind == "assign":
+            deal.user_id = self.salespeople[args[1]]
+        elif kind == "stage_date":
+            self.env.flush_all()
+            self.env.cr.execute(
+                SQL(
+                    "UPDATE crm_lead SET date_last_stage_update = %s WHERE id = %s",
+                    self._moment(args[1], args[2]),
+                    deal.id,
+                )
+            )
+            self.env.invalidate_all()
+        elif kind == "unlink":
+            deal.unlink()
+        return deals
+
+    def _date_visit(self, visit, entered_months_back, entered_hours, left_months_back, left_hours):
+        """Behind the ORM, as the rebuild from crm's history does."""
+        entered = self._moment(entered_months_back, entered_hours)
+        left = max(entered, self._moment(left_months_back, left_hours))
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """UPDATE crm_lead_stage_visit
+                      SET date_entered = %s, date_left = %s, days = %s WHERE id = %s""",
+                entered,
+                left,
+                (left - entered).total_seconds() / 86400,
+                visit.id,
+            )
+        )
+        self.env.invalidate_all()
+
+    @staticmethod
+    def _rounded(value):
+        if isinstance(value, float):
+            return round(value, 6)
+        if isinstance(value, dict):
+            return {key: TestStageFlowFigures._rounded(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [TestStageFlowFigures._rounded(item) for item in value]
+        return value
+
+    def _stage_flow(self, reader, tz, period):
+        reader.tz = tz
+        Dashboard = self.env["crm.pipeline.dashboard"].with_user(reader).with_context(tz=None)
+        return self._rounded(Dashboard.get_stage_flow_data(period))
+
+    @settings(
+        max_examples=FLOW_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(steps=st.lists(flow_step_strategy, min_size=3, max_size=16))
+    def test_kept_stage_flow_equals_the_visits(self, steps):
+        with self.env.cr.savepoint(flush=True) as savepoint:
+            deals = []
+            for step in steps:
+                deals = self._apply(step, deals)
+            self.env.flush_all()
+            for reader in self.readers:
+                for tz in TIME_ZONES:
+                    for period in ("month", "quarter"):
+                        kept = self._stage_flow(reader, tz, period)
+                        with patch.object(
+                            type(self.env["crm.pipeline.figure"]),
+                            "_reader_rules",
+                            lambda self: None,
+                        ):
+                            live = self._stage_flow(reader, tz, period)
+                        self.assertEqual(kept, live, f"{reader.login}, {tz}, {period}")
+            Figure = self.env["crm.pipeline.figure"]
+            kept = Figure._totals()
+            Figure._cron_fold_figures()
+            self.assertEqual(Figure._totals(), kept)
+            Figure._rebuild_figures()
+            self.assertEqual(Figure._totals(), kept)
+            savepoint.rollback()
+        self.env.invalidate_all()
