@@ -2,7 +2,7 @@
     "name": "CRM Pipeline Optimizer",
     "summary": "A pipeline that manages itself: stage SLAs and exit criteria, "
     "lead scoring, stale-deal follow-ups, duplicate merging and a pipeline dashboard",
-    "version": "18.0.1.8.0",
+    "version": "18.0.1.9.0",
     "category": "Sales/CRM",
     "license": "LGPL-3",
     "author": "CRM Pipeline Optimizer developers",
