@@ -1,4 +1,6 @@
+from contextlib import contextmanager
 from datetime import datetime
+from unittest.mock import patch
 
 from dateutil.relativedelta import relativedelta
 
@@ -6,6 +8,10 @@ from odoo import fields
 from odoo.addons.mail.tests.common import mail_new_test_user
 from odoo.tests import TransactionCase
 from odoo.tools import SQL
+
+# The time zones the kept figures are read in: UTC, whole hours with summer time, and half
+# hours ahead (the periods' first hours fall in the month before, in UTC).
+TIME_ZONES = ("UTC", "America/New_York", "Asia/Tehran")
 
 
 class PipelineOptimizerCommon(TransactionCase):
@@ -77,6 +83,25 @@ class PipelineOptimizerCommon(TransactionCase):
             )
         )
         leads.invalidate_recordset()
+
+    @contextmanager
+    def _reading_the_records(self):
+        """The dashboard reads the records instead of the kept figures, as for a reader
+        whose record rules the figures cannot apply."""
+        with patch.object(
+            type(self.env["crm.pipeline.figure"]), "_reader_rules", lambda self: None
+        ):
+            yield
+
+    def _assert_kept_figures_equal_a_recount(self):
+        """What the triggers kept is what counting again finds, and folding the deltas
+        changes no figure."""
+        Figure = self.env["crm.pipeline.figure"]
+        kept = Figure._totals()
+        Figure._cron_fold_figures()
+        self.assertEqual(Figure._totals(), kept)
+        Figure._rebuild_figures()
+        self.assertEqual(Figure._totals(), kept)
 
 
 # Every date of these tests hangs from this instant, long before the test database was

@@ -11,10 +11,9 @@ from odoo.tools import SQL
 
 from ..models.crm_lead_forecast import FORECAST_CATEGORIES
 from ..rules import forecast
-from .common import PipelineOptimizerCommon
+from .common import TIME_ZONES, PipelineOptimizerCommon
 
 FORECAST_EXAMPLES = 20
-TIME_ZONES = ("UTC", "America/New_York", "Asia/Tehran")
 
 deal_strategy = st.tuples(
     st.integers(0, 2),  # salesperson: own, all documents, manager
@@ -309,11 +308,7 @@ class TestForecastFigures(PipelineOptimizerCommon):
                     )
                     for category in period["categories"]:
                         self.assertEqual(Lead.search_count(category["domain"]), category["count"])
-        # What the triggers kept is what counting again finds.
-        Figure = self.env["crm.pipeline.figure"]
-        kept = Figure._totals()
-        Figure._rebuild_figures()
-        self.assertEqual(Figure._totals(), kept)
+        self._assert_kept_figures_equal_a_recount()
 
     @settings(
         max_examples=FORECAST_EXAMPLES,

@@ -1,6 +1,5 @@
 import statistics
 from datetime import timedelta
-from unittest.mock import patch
 
 from dateutil.relativedelta import relativedelta
 from hypothesis import HealthCheck, given, settings
@@ -10,7 +9,7 @@ from odoo import fields
 from odoo.tests import tagged
 from odoo.tools import SQL
 
-from .common import PipelineOptimizerCommon
+from .common import TIME_ZONES, PipelineOptimizerCommon
 
 
 @tagged("stage_flow", "post_install", "-at_install")
@@ -201,9 +200,6 @@ class TestStageFlow(PipelineOptimizerCommon):
 
 
 FLOW_EXAMPLES = 20
-# UTC, whole hours with summer time, and half hours ahead (the periods' first hours fall
-# in the month before, in UTC).
-TIME_ZONES = ("UTC", "America/New_York", "Asia/Tehran")
 
 flow_step_strategy = st.one_of(
     st.tuples(st.just("create"), st.integers(0, 3), st.integers(0, 2), st.integers(0, 1)),
@@ -355,18 +351,9 @@ class TestStageFlowFigures(PipelineOptimizerCommon):
                 for tz in TIME_ZONES:
                     for period in ("month", "quarter"):
                         kept = self._stage_flow(reader, tz, period)
-                        with patch.object(
-                            type(self.env["crm.pipeline.figure"]),
-                            "_reader_rules",
-                            lambda self: None,
-                        ):
+                        with self._reading_the_records():
                             live = self._stage_flow(reader, tz, period)
                         self.assertEqual(kept, live, f"{reader.login}, {tz}, {period}")
-            Figure = self.env["crm.pipeline.figure"]
-            kept = Figure._totals()
-            Figure._cron_fold_figures()
-            self.assertEqual(Figure._totals(), kept)
-            Figure._rebuild_figures()
-            self.assertEqual(Figure._totals(), kept)
+            self._assert_kept_figures_equal_a_recount()
             savepoint.rollback()
         self.env.invalidate_all()
