@@ -1,6 +1,7 @@
 from . import res_company
 from . import res_config_settings
 from . import crm_lead_condition_mixin
+from . import crm_exit_gate_cache_mixin
 from . import crm_stage
 from . import crm_stage_exit_check
 from . import crm_team

@@ -3,7 +3,10 @@ from odoo.exceptions import ValidationError
 
 
 class CrmStage(models.Model):
-    _inherit = "crm.stage"
+    _name = "crm.stage"
+    _inherit = ["crm.stage", "crm.exit.gate.cache.mixin"]
+    # The gate reads the stages' order and gates.
+    _exit_gate_cached_fields = ("exit_gate", "sequence", "name", "team_id", "is_won")
 
     expected_days_min = fields.Integer(
         string="Expected Days (min)",
@@ -38,23 +41,6 @@ class CrmStage(models.Model):
         string="Expected Duration",
         compute="_compute_expected_duration_display",
     )
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        stages = super().create(vals_list)
-        self.env.registry.clear_cache()  # the gate's stage order
-        return stages
-
-    def write(self, vals):
-        res = super().write(vals)
-        if {"exit_gate", "sequence", "name", "team_id", "is_won"} & set(vals):
-            self.env.registry.clear_cache()
-        return res
-
-    def unlink(self):
-        res = super().unlink()
-        self.env.registry.clear_cache()
-        return res
 
     @api.depends("expected_days_min", "expected_days_max")
     @api.depends_context("lang")

@@ -1,11 +1,11 @@
-from odoo import api, fields, models
+from odoo import fields, models
 
 
 class CrmStageExitCheck(models.Model):
     """One of a stage's exit criteria, as a condition an opportunity meets or not."""
 
     _name = "crm.stage.exit.check"
-    _inherit = "crm.lead.condition.mixin"
+    _inherit = ["crm.lead.condition.mixin", "crm.exit.gate.cache.mixin"]
     _description = "Stage Exit Check"
     _order = "stage_id, sequence, id"
 
@@ -19,19 +19,3 @@ class CrmStageExitCheck(models.Model):
         index=True,
         help="Leave empty to check the opportunities of every company.",
     )
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        checks = super().create(vals_list)
-        self.env.registry.clear_cache()
-        return checks
-
-    def write(self, vals):
-        res = super().write(vals)
-        self.env.registry.clear_cache()
-        return res
-
-    def unlink(self):
-        res = super().unlink()
-        self.env.registry.clear_cache()
-        return res
