@@ -140,6 +140,20 @@ class CrmLead(models.Model):
             return passed
         return ["!", *expression.normalize_domain(passed)]
 
+    def _cron_update_automated_probabilities(self):
+        """crm's nightly rescoring rewrites the probability of every open lead, and with it
+        the forecast's weighted figures (a delta per lead): folded right after, so that the
+        day's forecast reads one row per key."""
+        res = super()._cron_update_automated_probabilities()
+        self.env["crm.pipeline.figure"]._cron_fold_figures()
+        return res
+
+    def _cron_update_scores(self):
+        """The module's nightly rescoring, folded after as crm's is."""
+        res = super()._cron_update_scores()
+        self.env["crm.pipeline.figure"]._cron_fold_figures()
+        return res
+
     def write(self, vals):
         if vals.get("date_deadline"):
             self._count_deadline_pushes(fields.Date.to_date(vals["date_deadline"]))

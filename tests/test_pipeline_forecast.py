@@ -10,6 +10,7 @@ from odoo.tests import tagged
 from odoo.tools import SQL
 
 from ..models.crm_lead_forecast import FORECAST_CATEGORIES
+from ..models.crm_pipeline_figure import FIGURE_KEYS
 from ..rules import forecast
 from .common import TIME_ZONES, PipelineOptimizerCommon
 
@@ -122,6 +123,37 @@ class TestForecastCategory(PipelineOptimizerCommon):
         lead = self._opportunity(date_deadline=today, stage_id=self.stage_won.id)
         lead.date_deadline = today + timedelta(days=5)
         self.assertEqual(lead.deadline_push_count, 0)
+
+    def test_nightly_rescorings_are_folded(self):
+        """crm's nightly rewrite of every open deal's probability, and the module's
+        rescoring, leave one figure row per key, equal to a recount."""
+        today = fields.Date.today()
+        leads = self.env["crm.lead"].concat(
+            *(
+                self._opportunity(score=10 * index, date_deadline=today + timedelta(days=index))
+                for index in range(6)
+            )
+        )
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL("UPDATE crm_lead SET probability = 3 WHERE id IN %s", tuple(leads.ids))
+        )
+        Figure = self.env["crm.pipeline.figure"]
+        keys = SQL(", ").join(SQL.identifier(name) for name, _type in FIGURE_KEYS)
+        for cron in ("_cron_update_automated_probabilities", "_cron_update_scores"):
+            self.assertTrue(self._figure_key_repeats(keys), "deltas wait for the fold")
+            getattr(self.env["crm.lead"], cron)()
+            self.assertFalse(self._figure_key_repeats(keys), cron)
+            self._assert_kept_figures_equal_a_recount()
+            self.env["crm.lead"].create({"name": "Another delta", "type": "opportunity"})
+            self.env.flush_all()
+
+    def _figure_key_repeats(self, keys):
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL("SELECT 1 FROM crm_pipeline_figure GROUP BY %s HAVING count(*) > 1", keys)
+        )
+        return bool(self.env.cr.rowcount)
 
     def test_passed_closing(self):
         yesterday = fields.Date.today() - timedelta(days=1)
