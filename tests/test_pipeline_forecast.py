@@ -138,7 +138,6 @@ class TestForecastCategory(PipelineOptimizerCommon):
         self.env.cr.execute(
             SQL("UPDATE crm_lead SET probability = 3 WHERE id IN %s", tuple(leads.ids))
         )
-        Figure = self.env["crm.pipeline.figure"]
         keys = SQL(", ").join(SQL.identifier(name) for name, _type in FIGURE_KEYS)
         for cron in ("_cron_update_automated_probabilities", "_cron_update_scores"):
             self.assertTrue(self._figure_key_repeats(keys), "deltas wait for the fold")
