@@ -160,10 +160,10 @@ class CrmPipelineDashboard(models.AbstractModel):
         return self.env.execute_query_dict(SQL("%s GROUP BY 1, 2", select))
 
     def _forecast_won(self, base, start, end):
-        [(amount, count)] = self.env["crm.lead"]._read_group(
-            self._won_domain(base, start, end), [], ["expected_revenue:sum", "__count"]
-        )
-        return amount or 0, count
+        """(revenue, deals) won between `start` and `end`, as the dashboard's KPIs count
+        them (from the kept figures when the reader's rules allow it)."""
+        [figures] = self._figures_of_periods(base, [start, end])
+        return figures["won_amount"], round(figures["won"])
 
     def _forecast_period(self, base, index, bounds, rows, won, target, won_bounds):
         start_day, end_day = bounds

@@ -252,7 +252,18 @@ class TestForecastFigures(PipelineOptimizerCommon):
                 and lead.date_deadline < today
             )
         )
-        periods = [len(passed)]
+        won_start, won_end = (
+            reader["crm.pipeline.dashboard"]._with_reader_tz()._dashboard_period("month").current
+        )
+        won = visible.filtered(
+            lambda lead: (
+                lead.active
+                and lead.stage_id.is_won
+                and lead.date_closed
+                and won_start <= lead.date_closed < won_end
+            )
+        )
+        periods = [len(passed), (round(sum(won.mapped("expected_revenue")), 2), len(won))]
         for start_day, end_day in bounds:
             open_deals = visible.filtered(
                 lambda lead, s=start_day, e=end_day: (
@@ -312,6 +323,7 @@ class TestForecastFigures(PipelineOptimizerCommon):
         )
         return data, [
             data["hygiene"]["passed"]["count"],
+            (round(data["periods"][0]["won"]["amount"], 2), data["periods"][0]["won"]["count"]),
             *(
                 {
                     "open": (round(period["open"]["amount"], 2), period["open"]["count"]),
