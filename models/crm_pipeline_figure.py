@@ -55,7 +55,6 @@ LEAD_FIGURE_COLUMNS = (
     "day_close",
     "lost_reason_id",
     "date_deadline",
-    "score",
     "forecast_category_manual",
     "date_last_stage_update",
 )
@@ -63,13 +62,26 @@ LEAD_FIGURE_COLUMNS = (
 # date (a date: the same month in every time zone).
 IN_FORECAST = "{row}.active AND {row}.type = 'opportunity' AND {row}.date_deadline IS NOT NULL"
 # crm's predictive scoring rewrites the probability of open leads every night, the
-# module's scoring their score: outside the forecast, only whether the probability is 0
-# (a lost deal) moves a figure.
-COMPARED_AS = {
-    "probability": f"CASE WHEN {IN_FORECAST} THEN {{row}}.probability "
-    "ELSE ({row}.probability = 0)::int END",
-    "score": f"CASE WHEN {IN_FORECAST} THEN {{row}}.score END",
-}
+# module's scoring their score: the lead's row triggers compare only whether the
+# probability is 0 (a lost deal), and a change of these alone is counted by a statement
+# trigger, for the whole statement at once (FORECAST_ROW).
+COMPARED_AS = {"probability": "{row}.probability = 0"}
+FORECAST_ONLY_COLUMNS = ("probability", "score")
+# What an open opportunity `{lead}` adds to the forecast, counted `{sign}` times, its
+# company's thresholds read from `company`.
+FORECAST_ROW = """'forecast'::varchar, {lead}.company_id, {lead}.team_id, {lead}.user_id,
+    date_trunc('month', {lead}.date_deadline)::date, NULL::int, NULL::varchar,
+    {lead}.stage_id, NULL::bool, NULL::bool, NULL::int, NULL::int, NULL::int,
+    %(score_bucket)s, COALESCE({lead}.forecast_category_manual, %(category_from_score)s)::varchar,
+    NULL::varchar, NULL::int,
+    {sign}, {sign} * COALESCE({lead}.expected_revenue, 0)::float8,
+    {sign} * ({lead}.expected_revenue IS NOT NULL)::int, 0::float8, 0, 0,
+    {sign} * COALESCE({lead}.expected_revenue, 0)::numeric
+        * COALESCE({lead}.probability, 0)::numeric,
+    {sign} * COALESCE({lead}.expected_revenue, 0)::numeric
+        * LEAST(COALESCE({lead}.score, 0), 100),
+    0::float8, 0"""
+FORECAST_TRIGGER = "crm_pipeline_lead_forecast_delta"
 MESSAGE_FIGURE_COLUMNS = ("model", "res_id", "mail_activity_type_id", "author_id", "date")
 ACTIVITY_FIGURE_COLUMNS = ("res_model", "res_id", "user_id", "date_deadline", "active")
 
@@ -115,16 +127,7 @@ RETURNS SETOF crm_pipeline_figure_row LANGUAGE sql STABLE AS $$
      WHERE lead.id IS NOT NULL AND lead.active AND lead.type = 'opportunity'
        AND lead.date_last_stage_update IS NOT NULL
     UNION ALL
-    SELECT 'forecast', lead.company_id, lead.team_id, lead.user_id,
-           date_trunc('month', lead.date_deadline)::date, NULL, NULL,
-           lead.stage_id, NULL, NULL, NULL, NULL, NULL, %(score_bucket)s,
-           COALESCE(lead.forecast_category_manual, %(category_from_score)s), NULL, NULL,
-           sign, sign * COALESCE(lead.expected_revenue, 0)::float8,
-           sign * (lead.expected_revenue IS NOT NULL)::int, 0, 0, 0,
-           sign * COALESCE(lead.expected_revenue, 0)::numeric
-                * COALESCE(lead.probability, 0)::numeric,
-           sign * COALESCE(lead.expected_revenue, 0)::numeric
-                * LEAST(COALESCE(lead.score, 0), 100), 0, 0
+    SELECT %(forecast)s
       FROM (SELECT) AS one
  LEFT JOIN res_company company ON company.id = lead.company_id
      WHERE lead.id IS NOT NULL AND %(in_forecast)s
@@ -373,6 +376,7 @@ class CrmPipelineFigure(models.Model):
         for table, function, columns, counts, argument in FIGURE_TRIGGERS:
             self._create_figure_trigger(table, function, columns, counts, argument)
         self._create_visit_figure_triggers()
+        self._create_forecast_trigger()
 
     @staticmethod
     def _visit_figures(visits, sign):
@@ -424,10 +428,20 @@ class CrmPipelineFigure(models.Model):
                 )
             )
 
+    @classmethod
+    def _lead_figures_function(cls):
+        """LEAD_FIGURES_FUNCTION with its forecast row."""
+        return SQL(
+            LEAD_FIGURES_FUNCTION,
+            forecast=cls._forecast_row("lead", "sign"),
+            in_forecast=SQL(IN_FORECAST.format(row="lead")),
+        )
+
     @staticmethod
-    def _lead_figures_function():
-        """LEAD_FIGURES_FUNCTION with the forecast's rules of rules/forecast.py: the score's
-        bucket, and the category the score gives under the lead's company's thresholds."""
+    def _forecast_row(lead, sign):
+        """FORECAST_ROW of the lead aliased `lead`, with the forecast's rules of
+        rules/forecast.py: the score's bucket, and the category the score gives under the
+        lead's company's thresholds."""
         thresholds = tuple(
             SQL("COALESCE(%s, %s)", SQL.identifier("company", fname), default)
             for fname, default in zip(
@@ -435,13 +449,84 @@ class CrmPipelineFigure(models.Model):
             )
         )
         return SQL(
-            LEAD_FIGURES_FUNCTION,
-            score_bucket=forecast.score_bucket_sql(SQL("lead.score")),
+            FORECAST_ROW.format(lead=lead, sign=sign),
+            score_bucket=forecast.score_bucket_sql(SQL("%s.score", SQL(lead))),
             category_from_score=forecast.category_from_score_sql(
-                SQL("COALESCE(lead.score, 0)"), thresholds
+                SQL("COALESCE(%s.score, 0)", SQL(lead)), thresholds
             ),
-            in_forecast=SQL(IN_FORECAST.format(row="lead")),
         )
+
+    def _create_forecast_trigger(self):
+        """A statement trigger on crm_lead for the updates that change only its forecast
+        figures (FORECAST_ONLY_COLUMNS): the row triggers leave them, and a nightly rewrite
+        of every open lead's probability is counted in one INSERT per statement.
+        PostgreSQL gives no column list to triggers with transition tables: it runs after
+        every update, and finds no row for the others."""
+        _table, _function, columns, counts, _argument = FIGURE_TRIGGERS[0]
+        forecast_only = SQL(
+            "(%s) IS DISTINCT FROM (%s)",
+            *(
+                SQL(", ").join(
+                    SQL("%s.%s", SQL(row), SQL.identifier(c)) for c in FORECAST_ONLY_COLUMNS
+                )
+                for row in ("old_lead", "new_lead")
+            ),
+        )
+        sides = SQL(" UNION ALL ").join(
+            SQL(
+                """SELECT %(row)s FROM old_leads old_lead JOIN new_leads new_lead ON new_lead.id = old_lead.id
+                   LEFT JOIN res_company company ON company.id = %(lead)s.company_id
+                   WHERE %(in_forecast)s AND %(forecast_only)s AND NOT (%(changed)s)""",
+                row=self._forecast_row(lead, sign),
+                lead=SQL(lead),
+                in_forecast=SQL(IN_FORECAST.format(row=lead)),
+                forecast_only=forecast_only,
+                changed=self._changed_sql(columns, counts, "old_lead", "new_lead"),
+            )
+            for lead, sign in (("old_lead", "-1"), ("new_lead", "1"))
+        )
+        self.env.cr.execute(
+            SQL(
+                """CREATE OR REPLACE FUNCTION %(name)s() RETURNS trigger LANGUAGE plpgsql AS $$
+                   BEGIN %(body)s; RETURN NULL; END $$;
+                   CREATE TRIGGER %(name)s AFTER UPDATE ON crm_lead
+                   REFERENCING OLD TABLE AS old_leads NEW TABLE AS new_leads
+                   FOR EACH STATEMENT EXECUTE FUNCTION %(name)s()""",
+                name=SQL.identifier(FORECAST_TRIGGER),
+                body=self._delta_statement(
+                    SQL(
+                        "SELECT * FROM (%s) AS figure (%s)",
+                        sides,
+                        SQL(", ").join(
+                            SQL.identifier(name) for name, _type in (*FIGURE_KEYS, *FIGURE_VALUES)
+                        ),
+                    )
+                ),
+            )
+        )
+
+    @staticmethod
+    def _changed_sql(columns, counts, old, new):
+        """Whether the rows `old` and `new` differ in their figures' `columns` (as
+        COMPARED_AS compares them), among the rows that count at all."""
+        old_row, new_row = (
+            SQL(", ").join(
+                SQL(COMPARED_AS[column].format(row=row))
+                if column in COMPARED_AS
+                else SQL("%s.%s", SQL(row), SQL.identifier(column))
+                for column in columns
+            )
+            for row in (old, new)
+        )
+        changed = SQL("(%s) IS DISTINCT FROM (%s)", old_row, new_row)
+        if counts:
+            changed = SQL(
+                "%s AND ((%s) OR (%s))",
+                changed,
+                SQL(counts.format(row=old)),
+                SQL(counts.format(row=new)),
+            )
+        return changed
 
     @staticmethod
     def _column_definitions():
@@ -501,23 +586,7 @@ class CrmPipelineFigure(models.Model):
                 argument=argument,
             )
         )
-        old_row, new_row = (
-            SQL(", ").join(
-                SQL(COMPARED_AS[column].format(row=row))
-                if column in COMPARED_AS
-                else SQL("%s.%s", SQL(row), SQL.identifier(column))
-                for column in columns
-            )
-            for row in ("OLD", "NEW")
-        )
-        changed = SQL("(%s) IS DISTINCT FROM (%s)", old_row, new_row)
-        if counts:
-            changed = SQL(
-                "%s AND ((%s) OR (%s))",
-                changed,
-                SQL(counts.format(row="OLD")),
-                SQL(counts.format(row="NEW")),
-            )
+        changed = self._changed_sql(columns, counts, "OLD", "NEW")
         self.env.cr.execute(
             SQL(
                 """CREATE OR REPLACE FUNCTION %(name)s() RETURNS trigger LANGUAGE plpgsql
@@ -544,6 +613,9 @@ class CrmPipelineFigure(models.Model):
 
     @api.model
     def _drop_figure_triggers(self):
+        self.env.cr.execute(
+            SQL("DROP TRIGGER IF EXISTS %s ON crm_lead", SQL.identifier(FORECAST_TRIGGER))
+        )
         self.env.cr.execute(
             SQL(" ").join(
                 SQL(
