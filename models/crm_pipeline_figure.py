@@ -474,7 +474,8 @@ class CrmPipelineFigure(models.Model):
         )
         sides = SQL(" UNION ALL ").join(
             SQL(
-                """SELECT %(row)s FROM old_leads old_lead JOIN new_leads new_lead ON new_lead.id = old_lead.id
+                """SELECT %(row)s FROM old_leads old_lead
+                     JOIN new_leads new_lead ON new_lead.id = old_lead.id
                    LEFT JOIN res_company company ON company.id = %(lead)s.company_id
                    WHERE %(in_forecast)s AND %(forecast_only)s AND NOT (%(changed)s)""",
                 row=self._forecast_row(lead, sign),
