@@ -339,7 +339,7 @@ class TestForecastFigures(PipelineOptimizerCommon):
         ]
 
     def _assert_forecast_equals_the_records(self, leads):
-        for user in (self.user_salesman_own, self.user_sales_manager):
+        for user in (self.user_salesman_own, self.user_salesman_all, self.user_sales_manager):
             for tz in TIME_ZONES:
                 user.tz = tz
                 data, read = self._read(user, tz)
