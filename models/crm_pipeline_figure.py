@@ -652,7 +652,8 @@ class CrmPipelineFigure(models.Model):
                     SQL.identifier(function),
                 )
             )
-        self.env.cr.execute(SQL("DROP FUNCTION IF EXISTS %s()", SQL.identifier(VISIT_TRIGGER)))
+        for function in (VISIT_TRIGGER, FORECAST_TRIGGER):
+            self.env.cr.execute(SQL("DROP FUNCTION IF EXISTS %s()", SQL.identifier(function)))
         self.env.cr.execute(
             "DROP TABLE IF EXISTS crm_pipeline_figure; DROP TYPE IF EXISTS crm_pipeline_figure_row"
         )

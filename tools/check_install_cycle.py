@@ -119,7 +119,7 @@ def figure_objects(env):
 def check_figure_objects(dbname, name, installed):
     """The kept figures' objects: all of them when `installed`, none otherwise."""
     objects = with_env(dbname, figure_objects)
-    expected = (9, 6, 1, 1) if installed else (0, 0, 0, 0)
+    expected = (13, 8, 1, 1) if installed else (0, 0, 0, 0)
     check(name, objects == expected, f"{objects} (triggers, functions, tables, types)")
 
 
