@@ -332,39 +332,26 @@ class CrmPipelineFigure(models.Model):
         return self.env.cr.fetchall()
 
     def _forecast_open_rows(self, rules, base, start_day, end_day, next_end_day):
-        """The dashboard's _forecast_open_rows() from the kept figures: one query, and the
-        calibration's likelihoods of the companies read."""
-        query = self._reader_query(
+        """The dashboard's _forecast_open_rows() from the kept figures (by month of
+        expected closing), with the calibration's likelihoods of the companies read."""
+        figures = self._reader_sums(
             rules,
             base,
+            "forecast",
             [
-                ("kind", "=", "forecast"),
                 ("date", ">=", start_day),
                 ("date", "<", next_end_day),
                 ("stage_id.is_won", "=", False),
             ],
+            ["date", "forecast_category", "company_id", "score_bucket"],
+            ["quantity", "revenue", "revenue_probability", "revenue_score"],
         )
-        figure = SQL.identifier(query.table)
-        groups = [
-            SQL("(%s.date >= %s)::int", figure, end_day),
-            SQL("%s.forecast_category", figure),
-            SQL("%s.company_id", figure),
-            SQL("%s.score_bucket", figure),
-        ]
-        query.groupby = SQL(", ").join(groups)
-        sums = [
-            SQL("SUM(%s)", SQL.identifier(query.table, name))
-            for name in ("quantity", "revenue", "revenue_probability", "revenue_score")
-        ]
-        query.having = SQL("SUM(%s.quantity) <> 0", figure)
-        self.env.cr.execute(query.select(*groups, *sums))
-        figures = self.env.cr.fetchall()
         likelihood = self._calibrated_likelihoods(
-            {company_id for _p, _c, company_id, *_r in figures}
+            {company_id for _d, _c, company_id, *_r in figures}
         )
         rows = {}
         for (
-            period_index,
+            deadline_month,
             category,
             company_id,
             bucket,
@@ -373,6 +360,7 @@ class CrmPipelineFigure(models.Model):
             by_probability,
             by_score,
         ) in figures:
+            period_index = int(deadline_month >= end_day)
             row = rows.setdefault(
                 (period_index, category),
                 {
